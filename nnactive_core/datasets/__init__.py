@@ -1,0 +1,1 @@
+"""Dataset adapters, the built-in demo dataset, validation and preparation steps."""

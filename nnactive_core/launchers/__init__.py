@@ -1,0 +1,1 @@
+"""Launchers run experiment grids on an execution engine."""

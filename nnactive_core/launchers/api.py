@@ -1,0 +1,50 @@
+"""What a launcher is: something that runs ``nnactive run`` command lines, one per experiment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class LaunchJob:
+    """One experiment to run: its name, the command line and where its output goes."""
+
+    experiment: str
+    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    log_file: Path
+    env: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class JobOutcome:
+    experiment: str
+    state: str
+    """``done``, ``failed``, ``submitted`` (handed to a scheduler) or ``written`` (command lists)."""
+    detail: str = ""
+
+
+class Launcher:
+    """Base class of launchers registered through ``nnactive_register_launchers``."""
+
+    name: str = ""
+    description: str = ""
+    options: Mapping[str, str] = {}
+    """Option name -> one-line help."""
+
+    def launch(self, jobs: Sequence[LaunchJob], **options) -> list[JobOutcome]:
+        raise NotImplementedError
+
+    def validate_options(self, options: Mapping[str, object]) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ValueError(
+                f"launcher {self.name!r} does not accept option(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(sorted(self.options)) or 'none'}"
+            )
+
+
+def log_path(folder: Path, experiment: str) -> Path:
+    return Path(folder) / f"{experiment}.log"

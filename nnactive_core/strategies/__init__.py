@@ -1,0 +1,1 @@
+"""Query strategy API (for plugin authors) and the core's built-in plain ``random``."""
