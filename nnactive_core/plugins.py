@@ -198,12 +198,13 @@ def load_registry() -> Registry:
     take over a built-in name."""
     registry = Registry()
     disabled = _disabled()
-    _collect(importlib.import_module(CORE_MODULE), _core_distribution(), registry)
+    sources = [(lambda: importlib.import_module(CORE_MODULE), _core_distribution())]
     for entry_point, distribution in _entry_points():
-        if entry_point.value == CORE_MODULE or distribution.name.lower() in disabled:
-            continue
+        if entry_point.value != CORE_MODULE and distribution.name.lower() not in disabled:
+            sources.append((entry_point.load, distribution))
+    for load, distribution in sources:
         try:
-            _collect(entry_point.load(), distribution, registry)
+            _collect(load(), distribution, registry)
         except Exception as error:  # a broken plugin must never take the host down
             registry.problems.append(
                 PluginProblem(distribution=distribution, error=f"{type(error).__name__}: {error}")

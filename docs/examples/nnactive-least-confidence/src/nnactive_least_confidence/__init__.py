@@ -1,0 +1,1 @@
+"""Least-confidence sampling: an example nnactive strategy plugin."""

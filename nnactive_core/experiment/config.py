@@ -1,0 +1,274 @@
+"""``ExperimentConfig``: everything that defines one active-learning experiment, its validation, its
+``config.json`` form and the established experiment name."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from nnactive_core.io import atomic_write_json
+
+CONFIG_FILE = "config.json"
+DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
+PROBABILITY_DTYPES = ("float16", "float32")
+_NAME_PATTERN = re.compile(
+    r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
+    r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
+    r"__seed-(?P<seed>-?\d+)$"
+)
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names the field."""
+
+
+def _fail(field: str, message: str) -> None:
+    raise ConfigError(f"experiment config field {field!r}: {message}")
+
+
+def _triple(field: str):
+    def convert(value) -> tuple[int, int, int]:
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[_,x ]+", value.strip()) if v]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value] * 3
+        try:
+            values = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            _fail(field, f"expected 3 integers (z, y, x), got {value!r}")
+        if len(values) == 1:
+            values = values * 3
+        if len(values) != 3:
+            _fail(field, f"expected 3 integers (z, y, x), got {value!r}")
+        return values  # type: ignore[return-value]
+
+    return convert
+
+
+def _positive(instance, attribute, value) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            _fail(attribute.name, f"must be a positive integer, got {value!r}")
+
+
+def _optional_positive(instance, attribute, value) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
+def _fraction(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        _fail(attribute.name, f"must be a number in [0, 1], got {value!r}")
+
+
+def _step(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        _fail(attribute.name, f"must be a number in (0, 1], got {value!r}")
+
+
+def _plugin_name(instance, attribute, value) -> None:
+    if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9_\-]*$", value):
+        _fail(attribute.name, f"must be a plugin name (lower case, digits, '-', '_'), got {value!r}")
+
+
+def _dataset(instance, attribute, value) -> None:
+    if not isinstance(value, str) or not DATASET_PATTERN.match(value) or "/" in value:
+        _fail(attribute.name, f"must be a dataset folder name like 'Dataset004_Hippocampus', got {value!r}")
+
+
+def _int(instance, attribute, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(attribute.name, f"must be an integer, got {value!r}")
+
+
+def _bool(instance, attribute, value) -> None:
+    if not isinstance(value, bool):
+        _fail(attribute.name, f"must be true or false, got {value!r}")
+
+
+def _mapping(instance, attribute, value) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        _fail(attribute.name, f"must be a mapping of option names to values, got {value!r}")
+    try:
+        json.dumps(dict(value))
+    except TypeError as error:
+        _fail(attribute.name, f"values must be JSON values: {error}")
+
+
+def _frozen_dict(value) -> dict:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+@attrs.frozen(kw_only=True)
+class ExperimentConfig:
+    """One experiment. ``query_steps`` is the number of loops (= trainings); there are
+    ``query_steps - 1`` queries after the starting budget (loop 0)."""
+
+    dataset: str = attrs.field(validator=_dataset)
+    patch_size: tuple[int, int, int] = attrs.field(converter=_triple("patch_size"), validator=_positive)
+    query_size: int = attrs.field(validator=_positive)
+    query_steps: int = attrs.field(validator=_positive)
+    strategy: str = attrs.field(validator=_plugin_name)
+    seed: int = attrs.field(default=12345, validator=_int)
+    dataset_adapter: str = attrs.field(default="nnunet-raw", validator=_plugin_name)
+    dataset_options: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, validator=_mapping)
+    starting_budget: str = attrs.field(default="random-label2-all-classes", validator=_plugin_name)
+    starting_budget_size: int | None = attrs.field(default=None, validator=_optional_positive)
+    agg_stride: tuple[int, int, int] = attrs.field(
+        default=(1, 1, 1), converter=_triple("agg_stride"), validator=_positive
+    )
+    patches_per_case: int | None = attrs.field(default=None, validator=_optional_positive)
+    patch_overlap: float = attrs.field(default=0.0, validator=_fraction)
+    free_overlap: float = attrs.field(default=0.4, validator=_fraction)
+    folds: int = attrs.field(default=5, validator=_positive)
+    train_folds: int | None = attrs.field(default=None, validator=_optional_positive)
+    training_profile: str = attrs.field(default="default", validator=_plugin_name)
+    training_overrides: dict[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_dict, validator=_mapping
+    )
+    query_tile_step: float = attrs.field(default=0.75, validator=_step)
+    query_mirroring: bool = attrs.field(default=False, validator=_bool)
+    val_tile_step: float = attrs.field(default=0.5, validator=_step)
+    val_mirroring: bool = attrs.field(default=True, validator=_bool)
+    probability_dtype: str = attrs.field(default="float16")
+    device: str | None = attrs.field(default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.probability_dtype not in PROBABILITY_DTYPES:
+            _fail("probability_dtype", f"must be one of {', '.join(PROBABILITY_DTYPES)}, "
+                  f"got {self.probability_dtype!r}")
+        if self.folds < 2:
+            _fail("folds", f"cross-validation needs at least 2 folds, got {self.folds}")
+        if self.train_folds is not None and self.train_folds > self.folds:
+            _fail("train_folds", f"must be at most folds ({self.folds}), got {self.train_folds}")
+        if self.device is not None and (not isinstance(self.device, str) or not self.device):
+            _fail("device", f"must be a torch device string such as 'cpu' or 'cuda:0', got {self.device!r}")
+
+    @property
+    def base_short_name(self) -> str:
+        """The base dataset without its ``DatasetXXX_`` prefix."""
+        return DATASET_PATTERN.match(self.dataset).group(2)  # type: ignore[union-attr]
+
+    @property
+    def sbs(self) -> int:
+        return self.starting_budget_size if self.starting_budget_size is not None else self.query_size
+
+    @property
+    def per_case(self) -> int:
+        return self.patches_per_case if self.patches_per_case is not None else self.query_size
+
+    @property
+    def trained_folds(self) -> tuple[int, ...]:
+        return tuple(range(self.train_folds if self.train_folds is not None else self.folds))
+
+    @property
+    def queries(self) -> int:
+        return self.query_steps - 1
+
+    def name(self) -> str:
+        return format_name(self)
+
+    def to_json(self) -> dict[str, Any]:
+        payload = attrs.asdict(self, recurse=False)
+        for key, value in payload.items():
+            if isinstance(value, tuple):
+                payload[key] = list(value)
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
+        known = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown experiment config field(s) {', '.join(unknown)}")
+        try:
+            return cls(**payload)
+        except TypeError as error:
+            raise ConfigError(f"{source}: {error}") from None
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / CONFIG_FILE
+        atomic_write_json(path, self.to_json())
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> ExperimentConfig:
+        path = Path(folder) / CONFIG_FILE
+        try:
+            payload = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no experiment config here") from None
+        except ValueError as error:
+            raise ConfigError(f"{path}: not valid JSON: {error}") from None
+        if not isinstance(payload, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        return cls.from_json(payload, source=str(path))
+
+    def evolve(self, **changes) -> ExperimentConfig:
+        return attrs.evolve(self, **changes)
+
+
+def format_name(config: ExperimentConfig) -> str:
+    """``<Base>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N``."""
+    patch = "_".join(str(v) for v in config.patch_size)
+    return (
+        f"{config.base_short_name}__patch-{patch}__sb-{config.starting_budget}__sbs-{config.sbs}"
+        f"__qs-{config.query_size}__unc-{config.strategy}__seed-{config.seed}"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ParsedName:
+    """The fields an experiment name encodes (the base dataset without its id)."""
+
+    dataset: str
+    patch_size: tuple[int, int, int]
+    starting_budget: str
+    starting_budget_size: int
+    query_size: int
+    strategy: str
+    seed: int
+
+    def matches(self, config: ExperimentConfig) -> bool:
+        return (
+            self.dataset == config.base_short_name
+            and self.patch_size == config.patch_size
+            and self.starting_budget == config.starting_budget
+            and self.starting_budget_size == config.sbs
+            and self.query_size == config.query_size
+            and self.strategy == config.strategy
+            and self.seed == config.seed
+        )
+
+
+def parse_name(name: str) -> ParsedName:
+    """Inverse of :func:`format_name`; a ``DatasetNNN_`` folder prefix is accepted and dropped."""
+    match = _NAME_PATTERN.match(strip_folder_prefix(name))
+    if not match:
+        raise ValueError(
+            f"{name!r} is not an experiment name of the form "
+            "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N"
+        )
+    return ParsedName(
+        dataset=match["dataset"],
+        patch_size=tuple(int(v) for v in match["patch"].split("_")),  # type: ignore[arg-type]
+        starting_budget=match["starting_budget"],
+        starting_budget_size=int(match["starting_budget_size"]),
+        query_size=int(match["query_size"]),
+        strategy=match["strategy"],
+        seed=int(match["seed"]),
+    )
+
+
+def strip_folder_prefix(name: str) -> str:
+    """``Dataset012_Demo__patch-...`` -> ``Demo__patch-...``; other names are returned unchanged."""
+    match = DATASET_PATTERN.match(name)
+    return match.group(2) if match and "__patch-" in match.group(2) else name
