@@ -53,8 +53,9 @@ def _measure_one(patch: Patch, labels_in_patch, dataset: Dataset, metrics: Seque
     return columns
 
 
-def measure_patches(patches: Sequence[Patch], dataset: Dataset,
-                    metrics: Sequence[CostMetric]) -> list[dict[str, float]]:
+def measure_patches(
+    patches: Sequence[Patch], dataset: Dataset, metrics: Sequence[CostMetric]
+) -> list[dict[str, float]]:
     """The metrics' columns for each patch, in the order given. Each case's labels are read once."""
     by_case: dict[str, list[int]] = defaultdict(list)
     for index, patch in enumerate(patches):
@@ -81,8 +82,12 @@ def _sum(rows: Sequence[Mapping[str, float]], columns: Sequence[str]) -> dict[st
     return totals
 
 
-def loop_costs(loops: Sequence[Sequence[Patch]], dataset: Dataset, metrics: Sequence[CostMetric],
-               pool: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+def loop_costs(
+    loops: Sequence[Sequence[Patch]],
+    dataset: Dataset,
+    metrics: Sequence[CostMetric],
+    pool: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, float]]:
     """The ``costs.json`` payload of the last loop in ``loops`` (patches per loop, ``loop_000`` first).
 
     ``pool`` (from :func:`pool_totals`) is stored alongside when given."""
@@ -92,7 +97,7 @@ def loop_costs(loops: Sequence[Sequence[Patch]], dataset: Dataset, metrics: Sequ
     rows = measure_patches(everything, dataset, metrics)
     columns = sorted({column for row in rows for column in row})
     payload = {
-        "loop": _sum(rows[len(everything) - len(loops[-1]):], columns),
+        "loop": _sum(rows[len(everything) - len(loops[-1]) :], columns),
         "cumulative": _sum(rows, columns),
     }
     if pool is not None:
@@ -110,8 +115,9 @@ def _cache_key(dataset: Dataset, metrics: Sequence[CostMetric]) -> dict:
     return {"dataset": dataset.name, "cases": digest, "metrics": sorted(m.name for m in metrics)}
 
 
-def pool_totals(dataset: Dataset, metrics: Sequence[CostMetric],
-                cache_dir: Path | None = None) -> dict[str, float]:
+def pool_totals(
+    dataset: Dataset, metrics: Sequence[CostMetric], cache_dir: Path | None = None
+) -> dict[str, float]:
     """Totals over the whole pool of the metrics measured in voxels (each case as one whole patch).
 
     Cached as ``nnactive_pool_costs.json`` in ``cache_dir`` (named after the dataset there) or, when
@@ -119,7 +125,8 @@ def pool_totals(dataset: Dataset, metrics: Sequence[CostMetric],
     voxel_metrics = [metric for metric in metrics if metric.unit == POOL_UNIT]
     key = _cache_key(dataset, voxel_metrics)
     cache = (
-        Path(cache_dir) / f"{dataset.name}__{POOL_CACHE_NAME}" if cache_dir is not None
+        Path(cache_dir) / f"{dataset.name}__{POOL_CACHE_NAME}"
+        if cache_dir is not None
         else Path(dataset.root) / POOL_CACHE_NAME
     )
     if cache.is_file():

@@ -38,8 +38,9 @@ class PatchCount(CostMetric):
     description = "Number of annotated patches."
     unit = "patches"
 
-    def measure(self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int],
-                background: int) -> dict[str, float]:
+    def measure(
+        self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
+    ) -> dict[str, float]:
         return {PATCHES: 1}
 
 
@@ -48,8 +49,9 @@ class VoxelCount(CostMetric):
     description = "Number of annotated voxels (every voxel inside a patch)."
     unit = "voxels"
 
-    def measure(self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int],
-                background: int) -> dict[str, float]:
+    def measure(
+        self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
+    ) -> dict[str, float]:
         return {VOXELS: int(labels_in_patch.size)}
 
 
@@ -58,8 +60,9 @@ class ForegroundVoxelCount(CostMetric):
     description = "Number of annotated voxels of any foreground class."
     unit = "voxels"
 
-    def measure(self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int],
-                background: int) -> dict[str, float]:
+    def measure(
+        self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
+    ) -> dict[str, float]:
         foreground = np.isin(labels_in_patch, _foreground_values(label_values, background))
         return {FOREGROUND_VOXELS: int(np.count_nonzero(foreground))}
 
@@ -69,10 +72,11 @@ class ClassVoxelCount(CostMetric):
     description = "Number of annotated voxels per class (one column per label name)."
     unit = "voxels"
 
-    def measure(self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int],
-                background: int) -> dict[str, float]:
+    def measure(
+        self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
+    ) -> dict[str, float]:
         values, counts = np.unique(labels_in_patch, return_counts=True)
-        found = dict(zip(values.tolist(), counts.tolist()))
+        found = dict(zip(values.tolist(), counts.tolist(), strict=True))
         return {class_voxels_column(name): int(found.get(value, 0)) for name, value in label_values.items()}
 
 
@@ -81,8 +85,9 @@ class ClassPatchCount(CostMetric):
     description = "Number of patches containing each class, and containing any foreground."
     unit = "patches"
 
-    def measure(self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int],
-                background: int) -> dict[str, float]:
+    def measure(
+        self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
+    ) -> dict[str, float]:
         present = set(np.unique(labels_in_patch).tolist())
         columns = {class_patches_column(name): int(value in present) for name, value in label_values.items()}
         columns[FOREGROUND_PATCHES] = int(bool(present & set(_foreground_values(label_values, background))))

@@ -129,9 +129,7 @@ class ExperimentConfig:
     folds: int = attrs.field(default=5, validator=_positive)
     train_folds: int | None = attrs.field(default=None, validator=_optional_positive)
     training_profile: str = attrs.field(default="default", validator=_plugin_name)
-    training_overrides: dict[str, Any] = attrs.field(
-        factory=dict, converter=_frozen_dict, validator=_mapping
-    )
+    training_overrides: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, validator=_mapping)
     query_tile_step: float = attrs.field(default=0.75, validator=_step)
     query_mirroring: bool = attrs.field(default=False, validator=_bool)
     val_tile_step: float = attrs.field(default=0.5, validator=_step)
@@ -141,8 +139,10 @@ class ExperimentConfig:
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
-            _fail("probability_dtype", f"must be one of {', '.join(PROBABILITY_DTYPES)}, "
-                  f"got {self.probability_dtype!r}")
+            _fail(
+                "probability_dtype",
+                f"must be one of {', '.join(PROBABILITY_DTYPES)}, got {self.probability_dtype!r}",
+            )
         if self.folds < 2:
             _fail("folds", f"cross-validation needs at least 2 folds, got {self.folds}")
         if self.train_folds is not None and self.train_folds > self.folds:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nnactive_core.io import atomic_write_text
-from nnactive_core.launchers.api import JobOutcome, LaunchJob, Launcher
+from nnactive_core.launchers.api import JobOutcome, Launcher, LaunchJob
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}

@@ -18,7 +18,7 @@ from typing import IO
 
 import attrs
 
-from nnactive_core.launchers.api import JobOutcome, LaunchJob, Launcher
+from nnactive_core.launchers.api import JobOutcome, Launcher, LaunchJob
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,9 @@ def run_local(jobs: Sequence[LaunchJob], parallel: int, devices: Sequence[str] =
                 except OSError as error:
                     slots.insert(0, device)
                     outcomes[index] = JobOutcome(
-                        experiment=job.experiment, state="failed", detail=f"could not start {job.argv[0]}: {error}"
+                        experiment=job.experiment,
+                        state="failed",
+                        detail=f"could not start {job.argv[0]}: {error}",
                     )
             for index, entry in list(running.items()):
                 returncode = entry.process.poll()

@@ -46,7 +46,7 @@ class ClassStratifiedEntropy(ScoreStrategy):
 
     name: str
     description: str
-    ratio: float = attrs.field(validator=_ratio)
+    ratio: float = attrs.field(converter=float, validator=_ratio)
     beta: BetaSchedule | None = attrs.field(default=None, converter=_optional_schedule)
 
     def pools(self, ctx: QueryContext) -> tuple[int, ...]:

@@ -55,7 +55,8 @@ def _map_slabs(
     step = slab_depth(probs, slab_bytes)
     with torch.no_grad():
         for z0 in range(0, depth, step):
-            slab = probs[:, :, z0 : z0 + step].to(torch.float32).clamp_(0.0, 1.0)
+            # out of place: for float32 input .to() returns a view of the caller's tensor
+            slab = probs[:, :, z0 : z0 + step].to(torch.float32).clamp(0.0, 1.0)
             out[:, z0 : z0 + step] = reduce(slab)
     return out
 
@@ -99,7 +100,8 @@ def class_weighted_entropy(
 ) -> torch.Tensor:
     """ClaS PE maps: ``PE * mean_m p_m[c]`` for each class channel ``c`` in ``channels``, then plain PE
     as the last map: (len(channels) + 1) x Z x Y x X float32."""
-    classes = probs.shape[1] if probs.ndim == 5 else 0
+    _check(probs)
+    classes = probs.shape[1]
     for channel in channels:
         if not 0 <= channel < classes:
             raise ValueError(f"class channel {channel} is out of range for {classes} probability channels")

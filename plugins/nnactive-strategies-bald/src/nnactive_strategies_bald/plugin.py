@@ -3,7 +3,7 @@ uncertainty strategy under its established name."""
 
 from __future__ import annotations
 
-from nnactive_core.hookspecs import hookimpl
+from nnactive_core import hookimpl
 
 POWER_BALD_BETAS = (5, 10, 20, 40)
 SMOOTH_TEMPERATURE = 2.0

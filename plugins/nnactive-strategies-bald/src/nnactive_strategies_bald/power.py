@@ -33,7 +33,7 @@ def _positive(instance, attribute, value) -> None:
 class ConstantBeta:
     """The same β for every query."""
 
-    beta: float = attrs.field(default=1.0, validator=_positive)
+    beta: float = attrs.field(default=1.0, converter=float, validator=_positive)
 
     def __call__(self, ctx: QueryContext) -> float:
         return float(self.beta)
@@ -43,8 +43,8 @@ class ConstantBeta:
 class ExponentialBeta:
     """``β_t = start * (end / start)^(t / (steps - 1))``: geometric growth, noise shrinks each loop."""
 
-    start: float = attrs.field(default=1.0, validator=_positive)
-    end: float = attrs.field(default=100.0, validator=_positive)
+    start: float = attrs.field(default=1.0, converter=float, validator=_positive)
+    end: float = attrs.field(default=100.0, converter=float, validator=_positive)
 
     def __call__(self, ctx: QueryContext) -> float:
         from nnactive_core.patches.compose import exponential_beta
@@ -57,9 +57,9 @@ class SigmoidBeta:
     """β follows a logistic curve over the loops, rescaled to ``[start, end]``; a small ``temperature``
     switches sharply from exploration to exploitation half way, a large one smoothly."""
 
-    temperature: float = attrs.field(validator=_positive)
-    start: float = attrs.field(default=1.0, validator=_positive)
-    end: float = attrs.field(default=100.0, validator=_positive)
+    temperature: float = attrs.field(converter=float, validator=_positive)
+    start: float = attrs.field(default=1.0, converter=float, validator=_positive)
+    end: float = attrs.field(default=100.0, converter=float, validator=_positive)
 
     def __call__(self, ctx: QueryContext) -> float:
         from nnactive_core.patches.compose import sigmoid_beta

@@ -1,0 +1,324 @@
+"""The whole analysis of a results folder: tables and figures per setting, merged penalty matrices,
+cross-setting rankings and the list of what is missing.
+
+Output layout (``OUT`` is the output folder)::
+
+    OUT/summary.csv, summary.txt        main table: one row per (base, setting, strategy)
+    OUT/missing.txt                     unfinished experiments, missing files, skipped analyses
+    OUT/ppm_merged.{json,csv,png}       PPM summed over all settings (% of settings' budgets)
+    OUT/rankings/                       Friedman + Nemenyi over settings (AUBC and final Dice)
+    OUT/<base>/ppm_merged.*             PPM summed over the base dataset's settings
+    OUT/<base>/<setting>/               setting.json, results.csv, learning_curves.csv,
+                                        dice_vs_budget.png, dice_vs_fg_voxels.png, aubc.csv,
+                                        aubc_runs.csv, fg_efficiency.{csv,png}, ppm.{json,csv,png},
+                                        ranking_seeds.csv
+
+``ppm.csv`` starts with one ``#`` line that states the matrix's orientation (read it with
+``pandas.read_csv(..., comment="#")``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from nnactive_core.analysis import aubc as aubc_mod
+from nnactive_core.analysis import plots, rankings
+from nnactive_core.analysis.collect import (
+    FG_PERCENT,
+    MEAN_DICE,
+    dice_columns,
+    find_experiments,
+    read_experiment,
+    results_table,
+)
+from nnactive_core.analysis.curves import curve_table
+from nnactive_core.analysis.fg_efficiency import efficiency_table
+from nnactive_core.analysis.ppm import PairwisePenaltyMatrix
+from nnactive_core.analysis.settings import Setting, differing_fields, group_settings
+from nnactive_core.io import atomic_write_json, atomic_write_text
+
+ALL_BASES = "*"
+
+
+class AnalysisError(ValueError):
+    """Nothing to analyse, or an unusable input file (the message names it)."""
+
+
+@attrs.frozen(kw_only=True)
+class AnalysisOptions:
+    alpha: float = 0.05
+    holm: bool = False
+    references: Mapping[str, float] = attrs.field(factory=dict)
+    """Full-data reference mean Dice per base dataset (``*`` for all)."""
+
+
+@attrs.frozen(kw_only=True)
+class AnalysisOutput:
+    main_table: Path
+    missing: Path
+    learning_curves: tuple[Path, ...]
+    settings: tuple[Path, ...]
+    problems: int
+
+
+def _reference_value(entry, source: str) -> float:
+    if isinstance(entry, int | float) and not isinstance(entry, bool):
+        return float(entry)
+    if isinstance(entry, dict) and isinstance(entry.get("foreground_mean"), dict):
+        return float(entry["foreground_mean"]["Dice"])
+    raise AnalysisError(f"{source}: expected a number or an nnU-Net summary with foreground_mean.Dice")
+
+
+def load_references(path: Path) -> dict[str, float]:
+    """``{"DatasetXXX_Name": dice | nnU-Net summary, ...}``, or one nnU-Net summary for every base."""
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise AnalysisError(f"{path}: cannot read the reference JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise AnalysisError(f"{path}: expected a JSON object")
+    if "foreground_mean" in payload:
+        return {ALL_BASES: _reference_value(payload, str(path))}
+    return {base: _reference_value(entry, f"{path}: {base}") for base, entry in payload.items()}
+
+
+def _csv(frame, path: Path) -> Path:
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
+    return path
+
+
+def _title(setting: Setting) -> str:
+    return f"{setting.base}  |  {setting.slug}"
+
+
+@attrs.define
+class _Collected:
+    rows: list = attrs.field(factory=list)
+    ppms: dict = attrs.field(factory=dict)
+    scores: dict = attrs.field(factory=lambda: {"aubc": {}, "final": {}})
+    curves: list = attrs.field(factory=list)
+    notes: list = attrs.field(factory=list)
+
+
+def _curves(table, setting: Setting, folder: Path, colors, reference: float | None, has_fg: bool):
+    columns = dice_columns(table)
+    curves = curve_table(table, columns, positions=[FG_PERCENT] if has_fg else [])
+    _csv(curves, folder / "learning_curves.csv")
+    if has_fg:
+        plots.learning_curves(
+            curves,
+            columns,
+            folder / "dice_vs_fg_voxels.png",
+            _title(setting),
+            colors,
+            x=f"{FG_PERCENT}_mean",
+            x_label="Annotated foreground voxels (% of pool)",
+            reference=reference,
+        )
+    return plots.learning_curves(
+        curves, columns, folder / "dice_vs_budget.png", _title(setting), colors, reference=reference
+    )
+
+
+def _aubc(table, setting: Setting, folder: Path, notes: list):
+    runs = aubc_mod.run_table(table, dice_columns(table))
+    _csv(runs, folder / "aubc_runs.csv")
+    summary = aubc_mod.strategy_table(runs, dice_columns(table))
+    _csv(summary, folder / "aubc.csv")
+    for _, run in runs[~runs["complete"]].iterrows():
+        notes.append(
+            f"{setting.label}: {run['experiment']} left out of AUBC/final aggregates (incomplete: "
+            f"{run['loops']} of {runs['loops'].max()} loops)"
+        )
+    return runs, summary
+
+
+def _summary_row(setting: Setting, row, fits, ppm_frame, tau: float) -> dict:
+    strategy = row["strategy"]
+    fit = fits.set_index("strategy").reindex([strategy]).iloc[0]
+    return {
+        "base": setting.base,
+        "setting": setting.slug,
+        "strategy": strategy,
+        "display_name": plots.display_name(strategy),
+        "runs": row["runs"],
+        "runs_excluded": row["runs_excluded"],
+        **{k: row[k] for k in row.index if k.startswith(("aubc_dice_mean", "final_dice_mean"))},
+        "fg_gamma": fit["gamma"],
+        "fg_gamma_std": fit["gamma_std"],
+        "fg_r2": fit["r2"],
+        "ppm_loss_rate": ppm_frame.loc[strategy, "mean"],
+        "ppm_win_rate": ppm_frame.loc["mean", strategy],
+        "seed_ranking_tau": tau,
+    }
+
+
+def _analyse_setting(
+    setting: Setting, folder: Path, options: AnalysisOptions, colors, collected: _Collected, differing
+) -> None:
+    table = results_table(list(setting.experiments))
+    atomic_write_json(
+        folder / "setting.json",
+        {
+            "base": setting.base,
+            "fields": setting.fields,
+            "differs_from_other_settings_in": differing,
+            "experiments": [e.name for e in setting.experiments],
+        },
+    )
+    if table.empty:
+        collected.notes.append(f"{setting.label}: no loop with a summary.json and a known budget")
+        return
+    _csv(table, folder / "results.csv")
+    has_fg = FG_PERCENT in table.columns and table[FG_PERCENT].notna().any()
+    reference = options.references.get(setting.base, options.references.get(ALL_BASES))
+    collected.curves.append(_curves(table, setting, folder, colors, reference, has_fg))
+    runs, summary = _aubc(table, setting, folder, collected.notes)
+    fits = efficiency_table(table, reference)
+    if has_fg:
+        _csv(fits, folder / "fg_efficiency.csv")
+        plots.fg_efficiency(table, fits, folder / "fg_efficiency.png", _title(setting), colors, x=FG_PERCENT)
+    else:
+        collected.notes.append(
+            f"{setting.label}: no costs.json with pool totals: no % foreground plots, no FG efficiency"
+        )
+    ppm = PairwisePenaltyMatrix.compute(table, alpha=options.alpha, holm=options.holm)
+    _save_ppm(ppm, folder / "ppm", _title(setting))
+    collected.ppms[setting.label] = (setting.base, ppm)
+    stability = rankings.leave_one_seed_out(runs[runs["complete"]], f"aubc_{MEAN_DICE}")
+    if not stability.ranks.empty:
+        atomic_write_text(folder / "ranking_seeds.csv", stability.ranks.to_csv())
+    if stability.note:
+        collected.notes.append(f"{setting.label}: leave-one-seed-out: {stability.note}")
+    ppm_frame = ppm.to_frame()
+    for _, row in summary.iterrows():
+        collected.rows.append(_summary_row(setting, row, fits, ppm_frame, stability.mean_tau))
+        for kind in ("aubc", "final"):
+            per_setting = collected.scores[kind].setdefault(setting.label, {})
+            per_setting[row["strategy"]] = row[f"{kind}_{MEAN_DICE}_mean"]
+
+
+def _save_ppm(ppm: PairwisePenaltyMatrix, stem: Path, title: str) -> None:
+    ppm.save(stem.with_suffix(".json"))
+    names = {m: plots.display_name(m) for m in ppm.methods}
+    frame = ppm.to_frame(names=names)
+    atomic_write_text(
+        stem.with_suffix(".csv"), "# " + _ppm_note(ppm) + "\n" + frame.to_csv(float_format="%.4g")
+    )
+    plots.ppm_heatmap(frame, stem.with_suffix(".png"), title, _ppm_note(ppm))
+
+
+def _ppm_note(ppm: PairwisePenaltyMatrix) -> str:
+    correction = "Holm-corrected" if ppm.holm else "uncorrected"
+    return (
+        f"rows i = worse, columns j = better; paired t-test by seed, alpha = {ppm.alpha} ({correction}); "
+        f"{ppm.settings} setting(s)"
+    )
+
+
+def _rankings(scores: dict, folder: Path, options: AnalysisOptions, colors, notes: list) -> None:
+    import pandas as pd
+
+    for kind, per_setting in scores.items():
+        frame = pd.DataFrame(per_setting).T
+        result = rankings.friedman_nemenyi(frame, options.alpha)
+        if result.note:
+            notes.append(f"rankings by {kind}: {result.note}")
+        if result.ranks.empty:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / f"ranks_{kind}.csv", result.ranks.to_csv())
+        atomic_write_text(folder / f"nemenyi_p_{kind}.csv", result.nemenyi_p.to_csv())
+        atomic_write_json(
+            folder / f"friedman_{kind}.json",
+            {
+                "statistic": result.statistic,
+                "p_value": result.p_value,
+                "critical_difference": result.critical_difference,
+                "alpha": result.alpha,
+                "mean_ranks": result.mean_ranks.to_dict(),
+                "settings": list(frame.index),
+            },
+        )
+        plots.mean_ranks(
+            result,
+            folder / f"ranks_{kind}.png",
+            f"Mean rank by {'AUBC' if kind == 'aubc' else 'final'} mean Dice",
+            colors,
+        )
+
+
+def _percent(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return f"{100 * mean:.2f}" + ("" if math.isnan(std) else f" ± {100 * std:.2f}")
+
+
+def _summary_text(frame) -> str:
+    lines = []
+    for (base, setting), group in frame.groupby(["base", "setting"], sort=True):
+        lines.append(f"{base} / {setting}")
+        for _, row in group.iterrows():
+            aubc = _percent(row["aubc_dice_mean_mean"], row["aubc_dice_mean_std"])
+            final = _percent(row["final_dice_mean_mean"], row["final_dice_mean_std"])
+            lines.append(
+                f"  {row['display_name']:<22} AUBC {aubc}  Final {final}  "
+                f"(n = {int(row['aubc_dice_mean_count'])}; mean Dice in %, ± std over seeds)"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def analyze(results: Path, output: Path, options: AnalysisOptions | None = None) -> AnalysisOutput:
+    """Analyse every experiment below ``results`` into ``output``."""
+    import pandas as pd
+
+    options = options or AnalysisOptions()
+    folders = find_experiments(results)
+    if not folders:
+        raise AnalysisError(f"{results}: no experiment results (folders with config.json and state.json)")
+    experiments, problems = [], []
+    for folder in folders:
+        try:
+            experiment = read_experiment(folder)
+        except (OSError, ValueError) as error:
+            problems.append(f"{folder}: skipped: {error}")
+            continue
+        experiments.append(experiment)
+        problems.extend(f"{experiment.name}: {problem}" for problem in experiment.problems)
+    settings = group_settings(experiments)
+    colors = plots.strategy_colors([str(e.config["strategy"]) for e in experiments])
+    differing = differing_fields(settings)
+    collected = _Collected()
+    setting_folders = []
+    for setting in settings:
+        folder = Path(output) / setting.base / setting.slug
+        folder.mkdir(parents=True, exist_ok=True)
+        _analyse_setting(setting, folder, options, colors, collected, differing[setting.label])
+        setting_folders.append(folder)
+    for base in sorted({base for base, _ in collected.ppms.values()}):
+        merged = [ppm for owner, ppm in collected.ppms.values() if owner == base]
+        _save_ppm(merged[0].merge(*merged[1:]), Path(output) / base / "ppm_merged", f"{base}: all settings")
+    if len(collected.ppms) > 1:
+        ppms = [ppm for _, ppm in collected.ppms.values()]
+        _save_ppm(ppms[0].merge(*ppms[1:]), Path(output) / "ppm_merged", "All settings")
+    _rankings(collected.scores, Path(output) / "rankings", options, colors, collected.notes)
+    main = Path(output) / "summary.csv"
+    frame = pd.DataFrame(collected.rows)
+    _csv(frame, main)
+    if not frame.empty:
+        atomic_write_text(Path(output) / "summary.txt", _summary_text(frame))
+    missing = Path(output) / "missing.txt"
+    lines = problems + collected.notes
+    atomic_write_text(missing, "\n".join(lines) + "\n" if lines else "nothing missing\n")
+    return AnalysisOutput(
+        main_table=main,
+        missing=missing,
+        learning_curves=tuple(collected.curves),
+        settings=tuple(setting_folders),
+        problems=len(lines),
+    )

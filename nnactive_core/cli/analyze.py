@@ -1,0 +1,82 @@
+"""``nnactive analyze`` and ``nnactive visualize-queries``: tables and pictures from experiment results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("analyze")
+@click.option(
+    "--results",
+    "results",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder searched for experiment results (e.g. $nnActive_results or one base's group).",
+)
+@click.option(
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for tables and plots.",
+)
+@click.option(
+    "--alpha",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Significance level of the pairwise tests and rankings.",
+)
+@click.option("--holm", is_flag=True, help="Holm-correct the pairwise penalty matrix's p-values.")
+@click.option(
+    "--reference",
+    "reference",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Full-data mean Dice per base dataset: {"Dataset004_Hippocampus": 0.895} (or nnU-Net '
+    "summaries), the c of the FG-efficiency fit; default: the best observed Dice.",
+)
+def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Path | None) -> None:
+    """Learning curves, AUBC, FG efficiency, pairwise penalty matrices and rankings for every base
+    dataset and setting found below --results. Works on unfinished experiments."""
+    from nnactive_core.analysis.report import AnalysisError, AnalysisOptions, load_references
+    from nnactive_core.analysis.report import analyze as run_analysis
+
+    if not results.is_dir():
+        raise click.ClickException(f"--results {results}: no such folder")
+    try:
+        references = load_references(reference) if reference is not None else {}
+        report = run_analysis(results, output, AnalysisOptions(alpha=alpha, holm=holm, references=references))
+    except AnalysisError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"main table: {report.main_table}")
+    for path in report.learning_curves:
+        click.echo(f"learning curves: {path}")
+    click.echo(f"missing / skipped ({report.problems}): {report.missing}")
+
+
+@click.command("visualize-queries")
+@click.option(
+    "--experiment",
+    required=True,
+    help="The experiment's results folder, or its name (looked up below $nnActive_results).",
+)
+@click.option(
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the pictures.",
+)
+def visualize_queries(experiment: str, output: Path) -> None:
+    """Per loop, pictures of the queried patches on image slices with the labels overlaid."""
+    from nnactive_core.analysis.queries import QueryPictureError
+    from nnactive_core.analysis.queries import visualize_queries as draw
+
+    try:
+        overviews = draw(experiment, output)
+    except QueryPictureError as error:
+        raise click.ClickException(str(error)) from None
+    for path in overviews:
+        click.echo(f"overview: {path}")

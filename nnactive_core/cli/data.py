@@ -1,0 +1,263 @@
+"""``nnactive data``: build the demo dataset, import MSD tasks, split, plan, resample, derive and check
+base datasets. Every step is idempotent; a failure exits non-zero with one line naming the file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+DATASET_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into a one-line message and a non-zero exit."""
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ValueError, KeyError, OSError, RuntimeError) as error:
+        raise click.ClickException(_one_line(error)) from None
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _preprocessed_root(dataset_dir: Path, preprocessed: Path | None) -> Path:
+    """``$nnActive_raw/nnUNet_preprocessed`` for ``$nnActive_raw/nnUNet_raw/DatasetXXX``."""
+    return preprocessed if preprocessed is not None else dataset_dir.parent.parent / "nnUNet_preprocessed"
+
+
+@click.group()
+def data() -> None:
+    """Prepare and check datasets.
+
+    Typical order for a real dataset: import-msd (or bring an nnU-Net raw folder), split, plan, resample,
+    then set up experiments. The demo dataset needs none of it.
+    """
+
+
+@data.command()
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to put the dataset in (e.g. $nnActive_raw/nnUNet_raw), or the dataset folder itself.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cases", type=click.IntRange(min=1), default=30, show_default=True, help="Pool cases.")
+@click.option(
+    "--validation-cases",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    help="Held-out validation cases.",
+)
+@click.option("--size", type=click.IntRange(min=16), default=64, show_default=True, help="Voxels per axis.")
+@click.option(
+    "--id", "dataset_id", type=click.IntRange(min=1, max=999), default=None, help="Dataset id (default 900)."
+)
+def demo(
+    output: Path, seed: int, cases: int, validation_cases: int, size: int, dataset_id: int | None
+) -> None:
+    """Build the demo dataset (procedurally generated 3D phantoms) and print its class fractions."""
+    from nnactive_core.datasets.demo import DemoParameters, build_demo_dataset, class_fractions
+    from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+
+    with _user_errors():
+        parameters = DemoParameters(seed=seed, n_cases=cases, n_validation=validation_cases, size=size)
+        with _progress("generating phantoms") as progress:
+            folder, built = build_demo_dataset(output, parameters, dataset_id=dataset_id, progress=progress)
+        dataset = NnunetRawDataset(folder)
+        click.echo(
+            f"{'built' if built else 'already there'}: {folder} ({len(dataset.pool_cases())} pool, "
+            f"{len(dataset.validation_cases())} validation cases)"
+        )
+        click.echo("class fractions of the pool:")
+        for name, fraction in class_fractions(dataset).items():
+            click.echo(f"  {name:<12} {100 * fraction:8.3f} %")
+
+
+@data.command()
+@click.argument("dataset_dir", type=DATASET_DIR)
+@click.option(
+    "--test-size",
+    default="0.25",
+    show_default=True,
+    help="Fraction (0.25) or number (20) of cases, or of patient groups with --group-separator.",
+)
+@click.option(
+    "--group-separator",
+    default=None,
+    help="Cases whose names agree up to the last SEP are one patient and stay together.",
+)
+@click.option("--seed", type=int, default=12345, show_default=True)
+def split(dataset_dir: Path, test_size: str, group_separator: str | None, seed: int) -> None:
+    """Hold out a validation set: move cases from imagesTr/labelsTr into imagesVal/labelsVal."""
+    from nnactive_core.datasets.prepare import parse_test_size, split_validation
+
+    with _user_errors():
+        size = parse_test_size(test_size)
+        with _progress("moving validation cases") as progress:
+            result = split_validation(dataset_dir, size, group_separator, seed, progress=progress)
+    state = "split" if result.moved else "already split"
+    click.echo(f"{state}: {dataset_dir} ({len(result.pool)} pool, {len(result.validation)} validation cases)")
+
+
+@data.command()
+@click.argument("dataset_dir", type=DATASET_DIR)
+@click.option(
+    "--preprocessed",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="nnU-Net preprocessed root (default: nnUNet_preprocessed beside the dataset's nnUNet_raw).",
+)
+@click.option("--processes", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@click.option("--verify", is_flag=True, help="Also run nnU-Net's own dataset integrity check.")
+@click.option("--force", is_flag=True, help="Plan again even if plans exist.")
+def plan(
+    dataset_dir: Path, preprocessed: Path | None, processes: int | None, verify: bool, force: bool
+) -> None:
+    """Fingerprint and plan the dataset with nnU-Net (needed by resample)."""
+    from nnactive_core.datasets.validate import check_dataset
+
+    root = _preprocessed_root(dataset_dir, preprocessed)
+    plans_file = root / dataset_dir.name / "nnUNetPlans.json"
+    if plans_file.is_file() and not force:
+        click.echo(f"already planned: {plans_file}")
+        return
+    with _user_errors():
+        check_dataset(dataset_dir, level="full")
+        from nnactive_core.nnunet.environment import NnunetFolders, configure_process_defaults
+
+        configure_process_defaults()
+        from nnactive_core.nnunet.planning import plan_dataset
+
+        folders = NnunetFolders(
+            raw=dataset_dir.parent, preprocessed=root, results=root.parent / "nnUNet_results"
+        )
+        click.echo(f"planning {dataset_dir.name} with nnU-Net ...", err=True)
+        plans_file = plan_dataset(folders, dataset_dir.name, num_processes=processes, verify=verify)
+    click.echo(f"planned: {plans_file}")
+
+
+@data.command()
+@click.argument("dataset_dir", type=DATASET_DIR)
+@click.option("--configuration", default="3d_fullres", show_default=True)
+@click.option(
+    "--preprocessed",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="nnU-Net preprocessed root holding the plans (default: beside the dataset's nnUNet_raw).",
+)
+@click.option(
+    "--processes", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
+def resample(dataset_dir: Path, configuration: str, preprocessed: Path | None, processes: int) -> None:
+    """Resample every case to the plans' spacing; originals move to *_original folders."""
+    from nnactive_core.nnunet.resample import is_resampled, resample_dataset
+
+    plans_file = _preprocessed_root(dataset_dir, preprocessed) / dataset_dir.name / "nnUNetPlans.json"
+    with _user_errors():
+        if is_resampled(dataset_dir):
+            click.echo(f"already resampled: {dataset_dir}")
+            return
+        with _progress("resampling cases") as progress:
+            result = resample_dataset(dataset_dir, plans_file, configuration, processes, progress)
+    spacing = ", ".join(f"{s:g}" for s in result.spacing)
+    click.echo(f"resampled {result.cases} case(s) of {dataset_dir} to spacing ({spacing}) (z, y, x)")
+
+
+@data.command()
+@click.argument("dataset_dir", type=DATASET_DIR)
+@click.option("--target-id", type=click.IntRange(min=1, max=999), required=True)
+@click.option(
+    "--fraction", type=click.FloatRange(min=0, max=1, min_open=True), default=0.2, show_default=True
+)
+@click.option("--seed", type=int, default=12345, show_default=True)
+def derive(dataset_dir: Path, target_id: int, fraction: float, seed: int) -> None:
+    """Copy a seeded fraction of the cases into DatasetNNN_<name>_small beside the dataset."""
+    from nnactive_core.datasets.prepare import derive_dataset
+
+    with _user_errors():
+        with _progress("copying cases") as progress:
+            target, made = derive_dataset(dataset_dir, target_id, fraction, seed, progress=progress)
+    click.echo(f"{'derived' if made else 'already there'}: {target}")
+
+
+@data.command("import-msd")
+@click.argument("task_dir", type=DATASET_DIR)
+@click.option(
+    "--id",
+    "dataset_id",
+    type=click.IntRange(min=1, max=999),
+    default=None,
+    help="Dataset id (default: the task number).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="nnU-Net raw root (default: $nnActive_raw/nnUNet_raw).",
+)
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True)
+def import_msd_command(task_dir: Path, dataset_id: int | None, output: Path | None, processes: int) -> None:
+    """Convert a Medical Segmentation Decathlon task with nnU-Net's own converter."""
+    if output is None:
+        raw = os.environ.get("nnActive_raw")
+        if not raw:
+            raise click.ClickException("environment variable nnActive_raw not set: set it or pass --output")
+        output = Path(raw) / "nnUNet_raw"
+    with _user_errors():
+        from nnactive_core.nnunet.msd import import_msd
+
+        target, made = import_msd(task_dir, output, dataset_id, processes)
+    click.echo(f"{'imported' if made else 'already there'}: {target}")
+
+
+@data.command()
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--level",
+    type=click.Choice(["structure", "headers", "full"]),
+    default="full",
+    show_default=True,
+    help="structure: dataset.json and file names; headers: + image geometry; full: + every voxel.",
+)
+def check(dataset_dir: Path, level: str) -> None:
+    """List every problem of a dataset; exit 0 only when there is none."""
+    from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+    from nnactive_core.datasets.validate import validate_dataset
+
+    with _user_errors():
+        with _progress("checking cases") as progress:
+            problems = validate_dataset(dataset_dir, level=level, progress=progress)
+    for problem in problems:
+        click.echo(f"{problem.file}: {' '.join(problem.message.split())}")
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {dataset_dir}")
+    dataset = NnunetRawDataset(dataset_dir)
+    click.echo(
+        f"ok: {dataset_dir} ({len(dataset.pool_cases())} pool, {len(dataset.validation_cases())} "
+        "validation cases)"
+    )

@@ -1,0 +1,296 @@
+"""``nnactive grid``: run a grid of experiments through a launcher, show where it stands, retry what
+failed. The grid is a TOML file (see :mod:`nnactive_core.launchers.grid`), command-line options, or
+both; ``status`` and ``retry`` without any grid cover every experiment under ``$nnActive_results``."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from nnactive_core.experiment.layout import LayoutError, Roots
+from nnactive_core.launchers import grid as grid_module
+from nnactive_core.launchers import status as status_module
+from nnactive_core.launchers.api import JobOutcome
+from nnactive_core.launchers.grid import GridError, GridSpec
+
+
+def grid_options(command):
+    """The grid: an optional TOML file and options that add to or replace what it says."""
+    decorators = [
+        click.argument(
+            "grid_file",
+            metavar="[GRID.toml]",
+            required=False,
+            type=click.Path(dir_okay=False, path_type=Path),
+        ),
+        click.option("--dataset", "datasets", multiple=True, help="Base dataset (repeat for several)."),
+        click.option("--strategy", "strategies", multiple=True, help="Query strategy (repeat for several)."),
+        click.option(
+            "--query-size", "query_sizes", multiple=True, type=int, help="Patches per query (repeat)."
+        ),
+        click.option("--seed", "seeds", multiple=True, type=int, help="Experiment seed (repeat)."),
+        click.option(
+            "--set",
+            "settings",
+            multiple=True,
+            metavar="FIELD=VALUE",
+            help="Experiment config field shared by the grid, e.g. --set query_steps=5.",
+        ),
+    ]
+    return functools.reduce(lambda f, decorator: decorator(f), reversed(decorators), command)
+
+
+def launch_options(command):
+    decorators = [
+        click.option(
+            "--launcher", "launcher", help="Launcher name (see `nnactive plugins`): local, commands, ..."
+        ),
+        click.option(
+            "--option",
+            "launcher_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Launcher option (repeat), e.g. --option parallel=2.",
+        ),
+        click.option(
+            "--logs",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Folder of the experiments' log files (default $nnActive_results/logs).",
+        ),
+        click.option(
+            "--full-setup",
+            is_flag=True,
+            help="Run the setup step (starting budget, nnU-Net planning) here rather than in the jobs.",
+        ),
+        click.option(
+            "--dry-run", is_flag=True, help="Show what would be launched; create and launch nothing."
+        ),
+    ]
+    return functools.reduce(lambda f, decorator: decorator(f), reversed(decorators), command)
+
+
+def _spec(
+    grid_file: Path | None, launcher: str | None = None, launcher_options: Sequence[str] = (), **axes
+) -> GridSpec:
+    from_cli = grid_module.spec_from_options(launcher=launcher, launcher_options=launcher_options, **axes)
+    if grid_file is None:
+        return from_cli
+    return grid_module.load_grid_file(grid_file).merged_with(from_cli)
+
+
+def _roots() -> Roots:
+    try:
+        return Roots.from_env()
+    except LayoutError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _statuses(spec: GridSpec, roots: Roots) -> list[status_module.ExperimentStatus]:
+    if spec.is_empty:
+        return status_module.all_status(roots)
+    return status_module.grid_status(roots, grid_module.expand(spec))
+
+
+def _show_launcher_progress() -> None:
+    """The local launcher reports each start and end through logging; show it on stderr."""
+    logger = logging.getLogger("nnactive_core.launchers")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _outcome_table(outcomes: Sequence[JobOutcome], launcher: str):
+    from rich.table import Table
+    from rich.text import Text
+
+    styles = {"done": "green", "failed": "red", "submitted": "cyan", "written": "cyan"}
+    table = Table(title=f"launcher {launcher}")
+    for column in ("experiment", "outcome", "detail"):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        table.add_row(
+            Text(outcome.experiment),
+            Text(outcome.state, style=styles.get(outcome.state, "")),
+            Text(outcome.detail),
+        )
+    return table
+
+
+def _launch(
+    spec: GridSpec, states: Sequence[str], logs: Path | None, full_setup: bool, dry_run: bool
+) -> None:
+    from rich.console import Console
+
+    from nnactive_core.plugins import PluginError
+    from nnactive_core.plugins import registry as load_registry
+
+    out, err = Console(), Console(stderr=True)
+    if not spec.launcher:
+        raise click.ClickException(
+            "no launcher: pass --launcher NAME (or name it under [launcher] in the grid file)"
+        )
+    try:
+        launcher = load_registry().get("launcher", spec.launcher)
+        launcher.validate_options(spec.launcher_options)
+    except (PluginError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    roots = _roots()
+    statuses = _statuses(spec, roots)
+    chosen = status_module.select(statuses, states)
+    skipped = [s for s in statuses if s.state not in states]
+    if skipped:
+        err.print(f"skipping {status_module.summary(skipped)}", highlight=False)
+    for status in status_module.select(statuses, [status_module.CONFLICT]):
+        err.print(f"[magenta]conflict[/magenta]: {status.name} {status.detail}", highlight=False)
+    if status_module.FAILED not in states and status_module.select(skipped, [status_module.FAILED]):
+        err.print("retry failed experiments with `nnactive grid retry --failed`", highlight=False)
+    if not chosen:
+        out.print("nothing to launch")
+        return
+    if dry_run:
+        out.print(status_module.status_table(chosen, title=f"would launch with {spec.launcher}"))
+        return
+    layouts, setup_failures = grid_module.prepare_experiments(
+        [status.config for status in chosen], roots, full_setup=full_setup
+    )
+    jobs = grid_module.build_jobs(layouts, roots, logs or roots.results / "logs")
+    _show_launcher_progress()
+    try:
+        outcomes = launcher.launch(jobs, **spec.launcher_options) if jobs else []
+    except (ValueError, RuntimeError, OSError) as error:
+        raise click.ClickException(f"launcher {spec.launcher}: {error}") from None
+    outcomes += [
+        JobOutcome(experiment=name, state="failed", detail=why) for name, why in setup_failures.items()
+    ]
+    out.print(_outcome_table(outcomes, spec.launcher))
+    failed = [outcome for outcome in outcomes if outcome.state == "failed"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(outcomes)} experiment(s) failed")
+
+
+def _guard(function):
+    """Grid errors are user errors: one line, exit code 1."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except GridError as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+@click.group()
+def grid() -> None:
+    """Run grids of experiments (datasets x strategies x query sizes x seeds) through a launcher."""
+
+
+@grid.command()
+@grid_options
+@launch_options
+@_guard
+def run(
+    grid_file,
+    datasets,
+    strategies,
+    query_sizes,
+    seeds,
+    settings,
+    launcher,
+    launcher_options,
+    logs,
+    full_setup,
+    dry_run,
+) -> None:
+    """Set up and launch every experiment of the grid that is neither done, running nor failed."""
+    spec = _spec(
+        grid_file,
+        launcher,
+        launcher_options,
+        datasets=datasets,
+        strategies=strategies,
+        query_sizes=query_sizes,
+        seeds=seeds,
+        settings=settings,
+    )
+    if spec.is_empty:
+        raise click.ClickException("no grid: give a GRID.toml or --dataset/--strategy/--query-size options")
+    _launch(spec, (status_module.NOT_STARTED, status_module.STOPPED), logs, full_setup, dry_run)
+
+
+@grid.command()
+@grid_options
+@launch_options
+@click.option("--failed", is_flag=True, help="Retry experiments whose last run failed.")
+@click.option(
+    "--stopped", is_flag=True, help="Retry experiments stopped without an error (killed, pre-empted)."
+)
+@_guard
+def retry(
+    grid_file,
+    datasets,
+    strategies,
+    query_sizes,
+    seeds,
+    settings,
+    launcher,
+    launcher_options,
+    logs,
+    full_setup,
+    dry_run,
+    failed,
+    stopped,
+) -> None:
+    """Launch again the failed (and/or stopped) experiments of the grid, or of all experiments."""
+    if not (failed or stopped):
+        raise click.UsageError("say what to retry: --failed and/or --stopped")
+    states = [
+        state
+        for state, wanted in ((status_module.FAILED, failed), (status_module.STOPPED, stopped))
+        if wanted
+    ]
+    spec = _spec(
+        grid_file,
+        launcher,
+        launcher_options,
+        datasets=datasets,
+        strategies=strategies,
+        query_sizes=query_sizes,
+        seeds=seeds,
+        settings=settings,
+    )
+    _launch(spec, states, logs, full_setup, dry_run)
+
+
+@grid.command()
+@grid_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_guard
+def status(grid_file, datasets, strategies, query_sizes, seeds, settings, as_json) -> None:
+    """Loop, step and state of every experiment of the grid (or of all experiments)."""
+    spec = _spec(
+        grid_file,
+        datasets=datasets,
+        strategies=strategies,
+        query_sizes=query_sizes,
+        seeds=seeds,
+        settings=settings,
+    )
+    statuses = _statuses(spec, _roots())
+    if as_json:
+        click.echo(json.dumps(status_module.status_records(statuses), indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(status_module.status_table(statuses))
+    console.print(status_module.summary(statuses), highlight=False)

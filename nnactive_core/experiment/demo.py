@@ -1,0 +1,61 @@
+"""The demo experiment: the built-in phantom dataset, the ``tiny`` training profile and a query size
+at which a few loops show a rising learning curve within minutes on a laptop CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.layout import Roots
+
+if TYPE_CHECKING:
+    from nnactive_core.analysis.report import AnalysisOutput
+
+DEMO_DATASET = "Dataset900_Demo"
+PREFERRED_STRATEGY = "pred_entropy"
+FALLBACK_STRATEGY = "random"
+DEMO_DATA = {"n_cases": 20, "n_validation": 6, "size": 48}
+"""Phantoms: 20 pool cases and 6 held-out ones of 48^3 voxels (see nnactive_core.datasets.demo)."""
+DEMO_SETTINGS = {
+    "patch_size": (12, 24, 24),
+    "query_size": 10,
+    "folds": 2,
+    "agg_stride": (2, 4, 4),
+    "training_profile": "tiny",
+    "val_mirroring": False,
+    "query_mirroring": False,
+}
+
+
+def default_strategy() -> str:
+    """``pred_entropy`` when its plugin is installed, else the core's ``random``."""
+    from nnactive_core.plugins import registry
+
+    return PREFERRED_STRATEGY if PREFERRED_STRATEGY in registry().names("strategy") else FALLBACK_STRATEGY
+
+
+def demo_config(
+    *, strategy: str | None = None, loops: int = 3, seed: int = 12345, device: str | None = None
+) -> ExperimentConfig:
+    return ExperimentConfig(
+        dataset=DEMO_DATASET,
+        dataset_adapter="demo",
+        dataset_options=dict(DEMO_DATA),
+        strategy=strategy or default_strategy(),
+        query_steps=loops,
+        seed=seed,
+        device=device,
+        **DEMO_SETTINGS,
+    )
+
+
+def analysis_folder(roots: Roots, config: ExperimentConfig) -> Path:
+    return roots.results / config.dataset / "analysis"
+
+
+def run_analysis(roots: Roots, config: ExperimentConfig) -> AnalysisOutput:
+    """Tables and plots over every experiment of the demo dataset."""
+    from nnactive_core.analysis.report import analyze
+
+    return analyze(roots.results_group(config.dataset), analysis_folder(roots, config))

@@ -1,0 +1,290 @@
+"""The nnU-Net side of a loop, for one experiment: plans, preprocessing, splits, training, validation
+and pool prediction, plus the records the loop keeps (annotated classes, costs).
+
+Only :mod:`nnactive_core.nnunet` imports nnunetv2; this module translates an experiment's layout and
+config into its calls, and imports it lazily so that ``nnactive status`` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.layout import ExperimentLayout
+from nnactive_core.experiment.oracle import NOTHING_FREE, partial_labels, patches_by_file
+from nnactive_core.io import atomic_write_json
+from nnactive_core.patches.patch import Patch
+
+if TYPE_CHECKING:
+    from nnactive_core.datasets.api import Dataset
+    from nnactive_core.experiment.progress import Advance, Reporter
+    from nnactive_core.nnunet.environment import NnunetFolders
+    from nnactive_core.patches.engine import CaseInput
+
+ANNOTATED_CLASSES_FILE = "annotated_classes.json"
+SUMMARY_FILE = "summary.json"
+COSTS_FILE = "costs.json"
+
+
+def folders(layout: ExperimentLayout) -> NnunetFolders:
+    from nnactive_core.nnunet.environment import NnunetFolders
+
+    return NnunetFolders.under(layout.group)
+
+
+def base_folders(layout: ExperimentLayout) -> NnunetFolders:
+    from nnactive_core.nnunet.environment import NnunetFolders
+
+    return NnunetFolders.under(layout.roots.raw)
+
+
+def device_name(config: ExperimentConfig) -> str:
+    from nnactive_core.nnunet.environment import resolve_device
+
+    return str(resolve_device(config.device))
+
+
+def profile(config: ExperimentConfig):
+    from nnactive_core.nnunet.profiles import get_profile
+
+    return get_profile(config.training_profile, **config.training_overrides)
+
+
+def loop_seed(config: ExperimentConfig, loop: int, purpose: str) -> int:
+    """A seed for one purpose of one loop, derived from the experiment seed."""
+    import zlib
+
+    sequence = np.random.SeedSequence([config.seed & 0xFFFFFFFF, loop, zlib.crc32(purpose.encode())])
+    return int(sequence.generate_state(1)[0])
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+def read_annotated_classes(layout: ExperimentLayout) -> dict[str, list[int]]:
+    path = layout.results / ANNOTATED_CLASSES_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_annotated_classes(
+    layout: ExperimentLayout,
+    dataset: Dataset,
+    patches: Sequence[Patch],
+    *,
+    replace: bool = False,
+    cases: Sequence[str] | None = None,
+) -> dict[str, list[int]]:
+    """Case -> label values annotated in it (``ignore`` excluded), for the class-ensuring splits.
+    ``patches`` are *all* annotated patches; only ``cases`` (default: every case with a patch) are
+    recomputed, from the oracle, so the step that calls this can be repeated."""
+    known = {} if replace else read_annotated_classes(layout)
+    grouped = patches_by_file(patches)
+    targets = cases if cases is not None else sorted({dataset.case_of_file(f) for f in grouped})
+    for case in targets:
+        file = case + dataset.file_ending
+        labels = partial_labels(
+            dataset.read_labels(case),
+            grouped.get(file, []),
+            dataset.ignore_label,
+            dataset.read_free_labels(case),
+        )
+        values = [int(v) for v in np.unique(labels) if v != dataset.ignore_label]
+        if values:
+            known[case] = values
+        else:
+            known.pop(case, None)
+    atomic_write_json(layout.results / ANNOTATED_CLASSES_FILE, dict(sorted(known.items())))
+    return known
+
+
+def write_costs(layout: ExperimentLayout, dataset: Dataset, loops: Sequence[Sequence[Patch]]) -> None:
+    """``loop_XXX/costs.json`` of the last of ``loops`` (patches per loop, loop 0 first)."""
+    from nnactive_core.costs.accounting import loop_costs, pool_totals, registered_cost_metrics, write_costs
+
+    metrics = registered_cost_metrics()
+    pool = pool_totals(dataset, metrics, cache_dir=layout.group)
+    payload = loop_costs(loops, dataset, metrics, pool)
+    write_costs(layout.loop_results(len(loops) - 1) / COSTS_FILE, payload)
+
+
+# --- plans, preprocessing, splits ----------------------------------------------------------------
+
+
+def prepare_plans(
+    layout: ExperimentLayout, config: ExperimentConfig, dataset: Dataset, reporter: Reporter
+) -> None:
+    """Plan the base dataset once (shared by all its experiments), then give the experiment a copy of
+    the plans shrunk to its training profile."""
+    from nnactive_core.nnunet.planning import PLANS, plan_dataset, prepare_experiment_plans
+
+    base = base_folders(layout)
+    if not (base.preprocessed_dataset(layout.base) / f"{PLANS}.json").is_file():
+        reporter.say(f"planning the base dataset {layout.base} with nnU-Net (once)")
+        plan_dataset(base, layout.base)
+    prepare_experiment_plans(base, layout.base, folders(layout), layout.folder, profile(config))
+
+
+def preprocess(layout: ExperimentLayout, cases: Sequence[str]) -> list[str]:
+    from nnactive_core.nnunet.preprocessing import preprocess_cases
+
+    return preprocess_cases(folders(layout), layout.folder, cases)
+
+
+def write_splits(layout: ExperimentLayout, config: ExperimentConfig, loop: int) -> list[str]:
+    """``splits_final.json`` over the annotated cases, class-ensuring; returns the warnings."""
+    from nnactive_core.nnunet.splits import make_splits, write_splits
+
+    splits = make_splits(
+        read_annotated_classes(layout), n_folds=config.folds, seed=loop_seed(config, loop, "splits")
+    )
+    write_splits(layout.preprocessed / "splits_final.json", splits)
+    return list(splits.warnings)
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+def model_folder(layout: ExperimentLayout) -> Path:
+    """Where nnU-Net trains the current loop's folds (its standard trainer folder)."""
+    from nnactive_core.nnunet.training import model_folder as nnunet_model_folder
+
+    return nnunet_model_folder(folders(layout), layout.folder)
+
+
+def archived_model_folder(layout: ExperimentLayout, loop: int) -> Path:
+    current = model_folder(layout)
+    return current.with_name(f"loop_{loop:03d}__{current.name}")
+
+
+def train_fold(
+    layout: ExperimentLayout, config: ExperimentConfig, loop: int, fold: int, device: str, advance: Advance
+) -> float:
+    """Train one fold from scratch, seeded by (experiment seed, loop, fold); returns the last loss."""
+    from nnactive_core.nnunet.training import train_fold as nnunet_train_fold
+
+    training = profile(config)
+    result = nnunet_train_fold(
+        folders(layout),
+        layout.folder,
+        fold,
+        training,
+        seed=config.seed,
+        loop=loop,
+        device=device,
+        on_epoch=lambda epoch, loss: advance(epoch + 1, training.epochs),
+    )
+    return result.losses[-1] if result.losses else float("nan")
+
+
+def archive_models(layout: ExperimentLayout, loop: int) -> None:
+    """Keep loop k's models as ``loop_XXX__<trainer folder>`` so the next loop trains afresh; a repeat
+    after a kill finds them already moved."""
+    current, target = model_folder(layout), archived_model_folder(layout, loop)
+    if current.is_dir():
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(current, target)
+
+
+def clear_models(layout: ExperimentLayout) -> None:
+    """Remove half-trained leftovers before a loop's training starts from its first fold."""
+    current = model_folder(layout)
+    if current.exists():
+        shutil.rmtree(current)
+
+
+# --- validation and prediction -------------------------------------------------------------------
+
+
+def validate(
+    layout: ExperimentLayout,
+    config: ExperimentConfig,
+    dataset: Dataset,
+    loop: int,
+    device: str,
+    advance: Advance,
+) -> dict:
+    """Predict the held-out validation set with the ensemble of this loop's folds and evaluate it;
+    nnU-Net's ``summary.json`` goes to ``loop_XXX/summary.json`` and is returned. The segmentations are
+    kept as ``loop_XXX__predVal`` beside the models."""
+    from nnactive_core.nnunet.validation import validate_ensemble
+
+    cases = dataset.validation_cases()
+
+    def stream():
+        for index, case in enumerate(cases):
+            advance(index, len(cases))
+            yield case, dataset.image_files(case, "validation"), dataset.label_file(case, "validation")
+        advance(len(cases), len(cases))
+
+    return validate_ensemble(
+        model_folder(layout),
+        config.trained_folds,
+        stream(),
+        summary_file=layout.loop_results(loop) / SUMMARY_FILE,
+        prediction_folder=layout.trainings / f"loop_{loop:03d}__predVal",
+        device=device,
+        tile_step_size=config.val_tile_step,
+        mirroring=config.val_mirroring,
+    )
+
+
+def pool_inputs(
+    layout: ExperimentLayout,
+    config: ExperimentConfig,
+    dataset: Dataset,
+    device: str,
+    advance: Advance,
+    requires_features: bool = False,
+) -> Iterator[CaseInput]:
+    """The pool, one :class:`CaseInput` per case in ``pool_cases()`` order. A case is predicted by every
+    fold only when the engine loads it, and its probabilities are dropped when the next one is loaded,
+    so one case's stack is alive at a time."""
+    from nnactive_core.nnunet.prediction import EnsemblePredictor
+    from nnactive_core.patches.engine import CaseInput
+
+    predictor = EnsemblePredictor(
+        model_folder(layout),
+        config.trained_folds,
+        device=device,
+        tile_step_size=config.query_tile_step,
+        mirroring=config.query_mirroring,
+        dtype=config.probability_dtype,
+        capture_features=requires_features,
+    )
+    cases = dataset.pool_cases()
+    stream = predictor.predict_cases((case, dataset.image_files(case)) for case in cases)
+    current: dict = {}
+
+    def load(case: str, index: int):
+        prediction = next(stream)
+        if prediction.case != case:
+            raise RuntimeError(f"pool prediction out of order: expected {case}, got {prediction.case}")
+        current["prediction"] = prediction
+        advance(index + 1, len(cases))
+        return prediction.probabilities
+
+    def features():
+        feature_map = current["prediction"].features
+        return feature_map.values, feature_map.factor
+
+    def free_mask(case: str):
+        free = dataset.read_free_labels(case)
+        return None if free is None else free != NOTHING_FREE
+
+    for index, case in enumerate(cases):
+        yield CaseInput(
+            file=case + dataset.file_ending,
+            shape=dataset.shape(case),
+            load_probabilities=lambda case=case, index=index: load(case, index),
+            load_features=features if requires_features else None,
+            load_free_mask=lambda case=case: free_mask(case),
+        )
+    stream.close()

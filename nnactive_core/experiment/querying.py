@@ -1,0 +1,123 @@
+"""The query step: a strategy, through the patch engine, turns the current models (or the oracle) into
+the next loop file.
+
+The starting budget is loop 0's query (placement on the oracle, nothing annotated yet); the query made
+after training loop k creates ``loop_{k+1}.json`` and sees ``QueryContext.loop = k + 1``. Everything
+random comes from ``QueryContext.rng``, seeded by the experiment seed and that loop index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.io import atomic_write_json
+from nnactive_core.patches.patch import Patch, save_loop
+from nnactive_core.strategies.api import PlacementStrategy, QueryContext, ScoreStrategy
+
+if TYPE_CHECKING:
+    from nnactive_core.datasets.api import Dataset
+    from nnactive_core.patches.engine import CaseInput, QueryResult
+    from nnactive_core.plugins import Registry
+
+QUERY_FILE = "query.json"
+
+
+class QueryStepError(RuntimeError):
+    """A strategy that cannot be used where it is configured."""
+
+
+def query_context(
+    config: ExperimentConfig,
+    dataset: Dataset,
+    *,
+    loop: int,
+    annotated: Sequence[Patch],
+    device: str = "cpu",
+    query_size: int | None = None,
+) -> QueryContext:
+    return QueryContext(
+        patch_size=config.patch_size,
+        query_size=config.query_size if query_size is None else query_size,
+        patches_per_case=config.per_case,
+        seed=config.seed,
+        loop=loop,
+        label_values=tuple(sorted(dataset.labels.values())),
+        background=dataset.background,
+        stride=config.agg_stride,
+        patch_overlap=config.patch_overlap,
+        free_overlap=config.free_overlap,
+        query_steps=config.query_steps,
+        annotated=tuple(annotated),
+        device=device,
+    )
+
+
+def resolve_strategy(registry: Registry, name: str, role: str = "strategy"):
+    """The registered strategy and the distribution name that owns it; unknown names raise the
+    registry's message (which lists the installed ones)."""
+    strategy = registry.get("strategy", name)
+    owner = registry.owner("strategy", name).name
+    if role == "starting budget" and not isinstance(strategy, PlacementStrategy):
+        raise QueryStepError(
+            f"starting budget {name!r} ({owner}) needs a trained model; a starting budget must place "
+            "patches from the oracle (a placement strategy such as random-label2-all-classes)"
+        )
+    return strategy, owner
+
+
+def is_score_strategy(strategy) -> bool:
+    return isinstance(strategy, ScoreStrategy)
+
+
+def starting_budget(
+    config: ExperimentConfig, dataset: Dataset, registry: Registry, device: str = "cpu"
+) -> QueryResult:
+    """Loop 0: ``starting_budget_size`` patches placed on the oracle, seeded by the experiment seed."""
+    from nnactive_core.patches.engine import run_placement_query
+
+    strategy, owner = resolve_strategy(registry, config.starting_budget, "starting budget")
+    ctx = query_context(config, dataset, loop=0, annotated=(), device=device, query_size=config.sbs)
+    return run_placement_query(strategy, dataset, ctx, owner)
+
+
+def run_query(
+    config: ExperimentConfig,
+    dataset: Dataset,
+    registry: Registry,
+    *,
+    loop: int,
+    annotated: Sequence[Patch],
+    cases: Iterable[CaseInput] | None,
+    device: str = "cpu",
+) -> QueryResult:
+    """The query that creates ``loop_{loop}.json``. ``cases`` streams the pool's ensemble
+    probabilities for score strategies and is ignored by placement strategies."""
+    from nnactive_core.patches.engine import run_placement_query, run_score_query
+
+    strategy, owner = resolve_strategy(registry, config.strategy)
+    ctx = query_context(config, dataset, loop=loop, annotated=annotated, device=device)
+    if is_score_strategy(strategy):
+        if cases is None:
+            raise QueryStepError(f"strategy {config.strategy!r} ({owner}) needs the pool's predictions")
+        return run_score_query(strategy, cases, ctx, owner)
+    return run_placement_query(strategy, dataset, ctx, owner)
+
+
+def save_query(raw: Path, results: Path, loop: int, result: QueryResult, strategy: str) -> None:
+    """``query.json`` (every candidate with its score, chosen or not) into the results folder of the
+    loop whose models made the query, then the new loop file: the loop file comes last, so its
+    existence means the query is complete."""
+    from nnactive_core.patches.engine import candidate_records
+
+    atomic_write_json(
+        Path(results) / QUERY_FILE,
+        {
+            "strategy": strategy,
+            "creates": f"loop_{loop:03d}.json",
+            "candidates": candidate_records(result.candidates, result.chosen),
+        },
+    )
+    save_loop(raw, loop, result.patches)

@@ -1,0 +1,299 @@
+"""``nnactive run``: the active-learning loop, one persisted step at a time.
+
+Loop k: preprocess the cases whose labels changed -> train the folds -> validate on the held-out set
+-> (not in the last loop) query with the strategy -> annotate through the oracle. ``state.json`` names
+the next step and is saved after each step (and each trained fold); every output is written
+atomically, so a run killed at any moment, even with SIGKILL, resumes where it stopped.
+
+``NNACTIVE_TEST_KILL_AT=<point>`` makes the process SIGKILL itself at a named point (see
+:func:`kill_point`); the resume tests use it to stop a run precisely mid-training, mid-query or between
+writing a step's outputs and saving the state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import attrs
+
+from nnactive_core.experiment import models
+from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.layout import ExperimentLayout
+from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
+from nnactive_core.experiment.progress import Reporter
+from nnactive_core.experiment.querying import is_score_strategy, resolve_strategy, run_query, save_query
+from nnactive_core.experiment.setup import check_config, open_dataset, plugin_uses, run_setup_step
+from nnactive_core.experiment.state import (
+    ANNOTATE,
+    PREPROCESS,
+    QUERY,
+    SETUP,
+    TRAIN,
+    VALIDATE,
+    State,
+    load_state,
+    save_state,
+)
+from nnactive_core.experiment.versions import check_versions, used_distributions
+from nnactive_core.io import atomic_write_json
+from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, read_loop_files
+
+if TYPE_CHECKING:
+    from nnactive_core.datasets.api import Dataset
+    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.plugins import Registry
+
+KILL_ENV = "NNACTIVE_TEST_KILL_AT"
+TIMINGS_FILE = "timings.json"
+
+
+class RunError(RuntimeError):
+    """A step failed; the state records it and the run can be resumed after fixing the cause."""
+
+
+def kill_point(name: str) -> None:
+    """SIGKILL this process when ``NNACTIVE_TEST_KILL_AT`` names this point (testing resumption)."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@attrs.define
+class LoopTimings:
+    """``loop_XXX/timings.json``: seconds per step, training and prediction time inside them and
+    how many cases were preprocessed; a repeated step replaces its entry."""
+
+    path: os.PathLike
+    values: dict = attrs.field(factory=dict)
+
+    @classmethod
+    def load(cls, path) -> LoopTimings:
+        try:
+            return cls(path=path, values=json.loads(open(path).read()))
+        except (OSError, ValueError):
+            return cls(path=path)
+
+    def record(self, **values) -> None:
+        self.values.update(values)
+        atomic_write_json(self.path, self.values)
+
+
+class Runner:
+    """Runs the remaining steps of one experiment (the caller holds its lock)."""
+
+    def __init__(
+        self,
+        layout: ExperimentLayout,
+        config: ExperimentConfig,
+        dataset: Dataset,
+        registry: Registry,
+        reporter: Reporter,
+        device: str,
+    ) -> None:
+        self.layout = layout
+        self.config = config
+        self.dataset = dataset
+        self.registry = registry
+        self.reporter = reporter
+        self.device = device
+        self.steps: dict[str, Callable[[State], State]] = {
+            SETUP: self.setup,
+            PREPROCESS: self.preprocess,
+            TRAIN: self.train,
+            VALIDATE: self.validate,
+            QUERY: self.query,
+            ANNOTATE: self.annotate,
+        }
+
+    def run(self, state: State) -> State:
+        while not state.finished:
+            self.reporter.loops_done(state.loop)
+            self.reporter.step(state.loop, state.step)
+            started = time.monotonic()
+            try:
+                kill_point(f"{state.step}:{state.loop}:start")
+                after = self.steps[state.step](state)
+                kill_point(f"{state.step}:{state.loop}:before-state")
+            except BaseException as error:
+                message = f"loop {state.loop} {state.step}: {type(error).__name__}: {error}"
+                self.reporter.error(f"{message}\n{traceback.format_exc()}")
+                save_state(self.layout.results, load_state(self.layout.results).with_error(message))
+                if isinstance(error, Exception):
+                    raise RunError(message) from error
+                raise
+            seconds = time.monotonic() - started
+            if state.step != SETUP:
+                self.timings(state.loop).record(**{f"{state.step}_seconds": seconds})
+            self.reporter.step_done()
+            state = save_state(self.layout.results, after)
+        self.reporter.loops_done(self.config.query_steps)
+        return state
+
+    def timings(self, loop: int) -> LoopTimings:
+        return LoopTimings.load(self.layout.loop_results(loop) / TIMINGS_FILE)
+
+    def loops(self, up_to: int):
+        return read_loop_files(self.layout.raw, up_to=up_to)
+
+    def setup(self, state: State) -> State:
+        run_setup_step(self.layout, self.config, self.dataset, self.registry, self.reporter, self.device)
+        return state.advance(self.config.query_steps)
+
+    def preprocess(self, state: State) -> State:
+        """Only the cases whose labels this loop's new patches changed (all annotated ones in loop 0)."""
+        new = load_loop(self.layout.raw / loop_file_name(state.loop))
+        cases = changed_cases(self.dataset, new)
+        self.reporter.info(f"preprocessing {len(cases)} case(s) whose labels changed: {', '.join(cases)}")
+        models.preprocess(self.layout, cases)
+        self.timings(state.loop).record(preprocessed_cases=len(cases), preprocessed=cases)
+        return state.advance(self.config.query_steps)
+
+    def train(self, state: State) -> State:
+        if not state.folds_done:
+            models.clear_models(self.layout)
+        training_seconds = self.timings(state.loop).values.get("training_seconds_per_fold", {})
+        for fold in self.config.trained_folds:
+            if fold in state.folds_done:
+                continue
+            self.reporter.step(state.loop, f"train fold {fold}")
+            started = time.monotonic()
+
+            def on_epoch(done: int, total: int, fold: int = fold, loop: int = state.loop) -> None:
+                self.reporter.advance(done, total, "epochs")
+                kill_point(f"train:{loop}:{fold}:{done}")
+
+            loss = models.train_fold(self.layout, self.config, state.loop, fold, self.device, on_epoch)
+            training_seconds[str(fold)] = time.monotonic() - started
+            self.timings(state.loop).record(training_seconds_per_fold=training_seconds)
+            self.reporter.info(f"loop {state.loop}: fold {fold} trained, final loss {loss:.4f}")
+            state = save_state(self.layout.results, state.with_fold_done(fold))
+        return state.advance(self.config.query_steps)
+
+    def validate(self, state: State) -> State:
+        started = time.monotonic()
+        summary = models.validate(
+            self.layout,
+            self.config,
+            self.dataset,
+            state.loop,
+            self.device,
+            self.reporter.advancer("validation cases"),
+        )
+        self.timings(state.loop).record(validation_prediction_seconds=time.monotonic() - started)
+        self.reporter.say(self.loop_line(state.loop, summary))
+        return state.advance(self.config.query_steps)
+
+    def loop_line(self, loop: int, summary: dict) -> str:
+        costs_file = self.layout.loop_results(loop) / models.COSTS_FILE
+        cumulative = json.loads(costs_file.read_text())["cumulative"] if costs_file.is_file() else {}
+        dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
+        budget = ", ".join(
+            f"{cumulative[k]:,.0f} {label}"
+            for k, label in (("patches", "patches"), ("voxels", "voxels"), ("foreground_voxels", "fg voxels"))
+            if k in cumulative
+        )
+        done = f"loop {loop + 1}/{self.config.query_steps} done"
+        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice:.4f}"
+
+    def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
+        """The pool's inputs, timing each case's prediction and offering a kill point per case."""
+        timings = self.timings(loop)
+        spent = [0.0]
+        inputs = models.pool_inputs(
+            self.layout,
+            self.config,
+            self.dataset,
+            self.device,
+            self.reporter.advancer("pool cases"),
+            requires_features,
+        )
+        for index, case in enumerate(inputs):
+
+            def load(case: CaseInput = case, index: int = index):
+                started = time.monotonic()
+                probabilities = case.load_probabilities()
+                spent[0] += time.monotonic() - started
+                kill_point(f"query:{loop}:case:{index}")
+                return probabilities
+
+            yield attrs.evolve(case, load_probabilities=load)
+        timings.record(pool_prediction_seconds=spent[0])
+
+    def query(self, state: State) -> State:
+        """Query with loop k's models; writes ``query.json`` and ``loop_{k+1}.json`` (last)."""
+        strategy, _ = resolve_strategy(self.registry, self.config.strategy)
+        annotated = [patch for loop in self.loops(state.loop) for patch in loop]
+        cases = None
+        if is_score_strategy(strategy):
+            cases = self.pool(state.loop, bool(getattr(strategy, "requires_features", False)))
+        result = run_query(
+            self.config,
+            self.dataset,
+            self.registry,
+            loop=state.loop + 1,
+            annotated=annotated,
+            cases=cases,
+            device=self.device,
+        )
+        save_query(
+            self.layout.raw,
+            self.layout.loop_results(state.loop),
+            state.loop + 1,
+            result,
+            self.config.strategy,
+        )
+        return state.advance(self.config.query_steps)
+
+    def annotate(self, state: State) -> State:
+        """The oracle labels the new patches: rewrite only the changed cases, then splits, costs and
+        the archive of this loop's models."""
+        loops = self.loops(state.loop + 1)
+        everything = [patch for loop in loops for patch in loop]
+        changed = changed_cases(self.dataset, loops[-1])
+        write_partial_labels(self.dataset, self.layout.labels, everything, changed)
+        kill_point(f"annotate:{state.loop}:labels-written")
+        models.record_annotated_classes(self.layout, self.dataset, everything, cases=changed)
+        models.write_costs(self.layout, self.dataset, loops)
+        for warning in models.write_splits(self.layout, self.config, loop=state.loop + 1):
+            self.reporter.info(f"splits: {warning}")
+        models.archive_models(self.layout, state.loop)
+        return state.advance(self.config.query_steps)
+
+
+def run_experiment(
+    layout: ExperimentLayout,
+    *,
+    registry: Registry | None = None,
+    allow_version_change: bool = False,
+    display: bool | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> State:
+    """Run (or resume) every remaining step of an experiment; returns the final state."""
+    from nnactive_core.plugins import registry as load_registry
+
+    registry = registry or load_registry()
+    config = ExperimentConfig.load(layout.results)
+    check_config(config, registry)
+    with ExperimentLock(layout.results):
+        check_versions(
+            layout.results, used_distributions(registry, plugin_uses(config)), allow_version_change
+        )
+        state = load_state(layout.results)
+        existing = len(loop_files(layout.raw)) if layout.raw.is_dir() else 0
+        state.check(config.query_steps, existing)
+        if state.finished:
+            return state
+        dataset = open_dataset(config, layout.roots, registry)
+        device = models.device_name(config)
+        with Reporter(
+            layout.results, layout.name, config.query_steps, display=display, echo=echo
+        ) as reporter:
+            reporter.info(f"run: loop {state.loop}, step {state.step}, device {device}, pid {os.getpid()}")
+            return Runner(layout, config, dataset, registry, reporter, device).run(state)

@@ -1,0 +1,230 @@
+"""``nnactive setup``: check everything, create the experiment's folders, then run the setup step.
+
+Nothing is written before the strategy, starting budget, dataset adapter, training profile and base
+dataset are known to be usable. The setup step itself (experiment ``dataset.json`` and symlinks, the
+starting budget ``loop_000.json``, partial labels, costs, plans and splits) is restartable like every
+other step: a killed setup finishes with the next ``nnactive setup`` or ``nnactive run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nnactive_core.experiment import models
+from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.layout import (
+    ExperimentLayout,
+    Roots,
+    experiment_folder_name,
+    find_experiment,
+    reserve_experiment_id,
+)
+from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.oracle import write_partial_labels
+from nnactive_core.experiment.querying import resolve_strategy, starting_budget
+from nnactive_core.experiment.state import SETUP, State, load_state, save_state
+from nnactive_core.experiment.versions import check_versions, used_distributions
+from nnactive_core.io import atomic_write_json
+from nnactive_core.patches.patch import loop_file_name, save_loop
+
+if TYPE_CHECKING:
+    from nnactive_core.datasets.api import Dataset
+    from nnactive_core.experiment.progress import Reporter
+    from nnactive_core.plugins import Registry
+
+PATHS_FILE = "paths.json"
+LINKED_FOLDERS = ("imagesTr", "imagesVal", "labelsVal", "addTr")
+
+
+class SetupError(RuntimeError):
+    """The experiment cannot be set up; the message says what to fix."""
+
+
+def plugin_uses(config: ExperimentConfig) -> list[tuple[str, str]]:
+    from nnactive_core.costs.accounting import registered_cost_metrics
+
+    uses = [
+        ("strategy", config.strategy),
+        ("strategy", config.starting_budget),
+        ("dataset adapter", config.dataset_adapter),
+    ]
+    return uses + [("cost metric", metric.name) for metric in registered_cost_metrics()]
+
+
+def check_config(config: ExperimentConfig, registry: Registry) -> None:
+    """Every named plugin and the training profile exist (raises before anything is written)."""
+    resolve_strategy(registry, config.strategy)
+    resolve_strategy(registry, config.starting_budget, "starting budget")
+    registry.get("dataset adapter", config.dataset_adapter)
+    from nnactive_core.nnunet.profiles import get_profile
+
+    try:
+        training = get_profile(config.training_profile, **config.training_overrides)
+    except (ValueError, TypeError) as error:
+        raise SetupError(
+            f"experiment config field 'training_profile'/'training_overrides': {error}"
+        ) from None
+    for field in ("val_mirroring", "query_mirroring"):
+        if getattr(config, field) and not training.mirroring:
+            raise SetupError(
+                f"experiment config field {field!r}: the training profile {config.training_profile!r} trains "
+                "without mirroring, so prediction cannot mirror; set it to false"
+            )
+
+
+def open_dataset(config: ExperimentConfig, roots: Roots, registry: Registry) -> Dataset:
+    """The base dataset through its adapter. The demo adapter builds its dataset on first use; any
+    other base dataset must exist under ``$nnActive_raw/nnUNet_raw``."""
+    location = roots.base_raw(config.dataset)
+    adapter = registry.get("dataset adapter", config.dataset_adapter)
+    if config.dataset_adapter != "demo" and not location.is_dir():
+        raise SetupError(
+            f"base dataset {config.dataset} not found: {location} does not exist (nnActive_raw is "
+            f"{roots.raw}); put the nnU-Net raw dataset there, or prepare it with `nnactive data`"
+        )
+    try:
+        dataset = adapter.open(location, **config.dataset_options)
+    except (ValueError, TypeError, KeyError, OSError) as error:
+        raise SetupError(f"base dataset {config.dataset} ({config.dataset_adapter}): {error}") from None
+    if not dataset.validation_cases():
+        raise SetupError(
+            f"base dataset {config.dataset} has no held-out validation cases ({dataset.root}/imagesVal); "
+            "create them with `nnactive data split`"
+        )
+    return dataset
+
+
+def _differences(stored: ExperimentConfig, wanted: ExperimentConfig) -> list[str]:
+    ours, theirs = stored.to_json(), wanted.to_json()
+    return [f"{k}: {ours[k]!r} (stored) vs {theirs[k]!r}" for k in ours if ours[k] != theirs[k]]
+
+
+def create_experiment(config: ExperimentConfig, roots: Roots, registry: Registry) -> ExperimentLayout:
+    """The experiment's layout: the existing one with this name (same config required), or a new one
+    with a freshly reserved id, its results folder, ``config.json``, ``paths.json``, ``versions.json``
+    and a state at the setup step."""
+    existing = find_experiment(roots, config.name())
+    if existing is not None:
+        stored = ExperimentConfig.load(existing.results)
+        changed = _differences(stored, config)
+        if changed:
+            raise SetupError(
+                f"experiment {config.name()} exists ({existing.results}) with another config: "
+                f"{'; '.join(changed)}"
+            )
+        return existing
+    experiment_id = reserve_experiment_id(roots, config.dataset)
+    layout = ExperimentLayout(
+        roots=roots, base=config.dataset, folder=experiment_folder_name(experiment_id, config.name())
+    )
+    layout.results.mkdir(parents=True)
+    atomic_write_json(layout.results / PATHS_FILE, layout.paths_record())
+    check_versions(layout.results, used_distributions(registry, plugin_uses(config)), allow_change=False)
+    save_state(layout.results, State())
+    # config.json last: an experiment folder without it is not listed, so a setup killed before this
+    # line leaves only an unused folder behind
+    config.save(layout.results)
+    return layout
+
+
+def _link(target: Path, link: Path) -> None:
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            return
+        link.unlink()
+    tmp = link.with_name(f".{link.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def experiment_dataset_json(dataset: Dataset, layout: ExperimentLayout) -> dict:
+    base = json.loads((Path(dataset.root) / "dataset.json").read_text())
+    labels = {name: value for name, value in base["labels"].items() if name != "ignore"}
+    labels["ignore"] = dataset.ignore_label
+    return {
+        **base,
+        "name": layout.name,
+        "labels": labels,
+        "numTraining": len(dataset.pool_cases()),
+        "nnactive": {"base_dataset": dataset.name, "experiment": layout.name},
+    }
+
+
+def write_raw_folder(dataset: Dataset, layout: ExperimentLayout) -> None:
+    """The experiment's nnU-Net raw folder: ``dataset.json`` with ``ignore`` and symlinks to the base
+    images, validation set and cost-free layer; ``labelsTr`` is filled by the oracle."""
+    layout.labels.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(layout.raw / "dataset.json", experiment_dataset_json(dataset, layout))
+    for folder in LINKED_FOLDERS:
+        source = Path(dataset.root).absolute() / folder
+        if source.is_dir():
+            _link(source, layout.raw / folder)
+
+
+def run_setup_step(
+    layout: ExperimentLayout,
+    config: ExperimentConfig,
+    dataset: Dataset,
+    registry: Registry,
+    reporter: Reporter,
+    device: str,
+) -> None:
+    """Everything loop 0 needs before preprocessing. Rewrites its outputs identically when repeated."""
+    write_raw_folder(dataset, layout)
+    reporter.info(f"starting budget: {config.sbs} patches by {config.starting_budget}")
+    if (layout.raw / loop_file_name(0)).is_file():
+        from nnactive_core.patches.patch import load_loop
+
+        patches = load_loop(layout.raw / loop_file_name(0))
+    else:
+        patches = starting_budget(config, dataset, registry, device).patches
+        save_loop(layout.raw, 0, patches)
+    write_partial_labels(dataset, layout.labels, patches)
+    models.record_annotated_classes(layout, dataset, patches, replace=True)
+    models.write_costs(layout, dataset, [patches])
+    models.prepare_plans(layout, config, dataset, reporter)
+    models.write_splits(layout, config, loop=0)
+
+
+def setup_experiment(
+    config: ExperimentConfig,
+    roots: Roots,
+    *,
+    registry: Registry | None = None,
+    reporter: Reporter | None = None,
+    device: str | None = None,
+) -> ExperimentLayout:
+    """Set up (or finish setting up) the experiment of ``config``; returns its layout."""
+    from nnactive_core.experiment.progress import Reporter
+    from nnactive_core.plugins import registry as load_registry
+
+    registry = registry or load_registry()
+    check_config(config, registry)
+    dataset = open_dataset(config, roots, registry)
+    layout = create_experiment(config, roots, registry)
+    with ExperimentLock(layout.results):
+        state = load_state(layout.results)
+        if state.step != SETUP:
+            return layout
+        context = (
+            nullcontext(reporter)
+            if reporter is not None
+            else Reporter(
+                layout.results, layout.name, config.query_steps, display=False, echo=lambda line: None
+            )
+        )
+        with context as active:
+            try:
+                run_setup_step(
+                    layout, config, dataset, registry, active, device or models.device_name(config)
+                )
+            except Exception as error:
+                save_state(layout.results, state.with_error(f"setup: {type(error).__name__}: {error}"))
+                raise
+            save_state(layout.results, state.advance(config.query_steps))
+    return layout

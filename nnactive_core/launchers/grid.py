@@ -1,0 +1,337 @@
+"""Experiment grids: datasets x strategies x query sizes x seeds, every other config field shared.
+
+A grid comes from a small TOML file, from repeated command-line options, or both (the command line
+wins)::
+
+    [grid]                      # the axes; each may instead be one value in [experiment]
+    datasets = ["Dataset004_Hippocampus", "Dataset027_ACDC"]
+    strategies = ["random", "pred_entropy"]
+    query_sizes = [20, 40]
+    seeds = [12345, 12346, 12347]
+
+    [experiment]                # any ExperimentConfig field, shared by all experiments
+    patch_size = [20, 20, 20]
+    query_steps = 5
+
+    [dataset.Dataset027_ACDC]   # per-dataset overrides of [experiment]
+    patch_size = [4, 40, 40]
+
+    [launcher]                  # optional default launcher and its options
+    name = "submitit"
+    partition = "gpu"
+
+Expansion order is datasets, then strategies, query sizes and seeds (the last varies fastest).
+Launching a grid creates the experiments that are to run (:func:`prepare_experiments`) and turns
+each into an ``nnactive run --experiment NAME`` job (:func:`build_jobs`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from nnactive_core.experiment.config import ConfigError, ExperimentConfig
+from nnactive_core.experiment.layout import ExperimentLayout, Roots
+from nnactive_core.launchers.api import LaunchJob, log_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+AXES = {"datasets": "dataset", "strategies": "strategy", "query_sizes": "query_size", "seeds": "seed"}
+SECTIONS = ("grid", "experiment", "dataset", "launcher")
+CONFIG_FIELDS = frozenset(field.name for field in attrs.fields(ExperimentConfig))
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)$")
+
+
+class GridError(ValueError):
+    """An invalid grid; the message names the file (or the command line) and the field."""
+
+
+@attrs.frozen(kw_only=True)
+class GridSpec:
+    """A grid before expansion. ``axes`` maps config fields (dataset, strategy, query_size, seed) to
+    their values; ``shared`` and ``per_dataset`` hold the other fields."""
+
+    source: str
+    axes: Mapping[str, tuple[Any, ...]] = attrs.field(factory=dict)
+    shared: Mapping[str, Any] = attrs.field(factory=dict)
+    per_dataset: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    launcher: str | None = None
+    launcher_options: Mapping[str, str] = attrs.field(factory=dict)
+
+    def merged_with(self, other: GridSpec) -> GridSpec:
+        """``other`` (the command line) replaces this spec's axes and overrides its shared fields."""
+        return GridSpec(
+            source=f"{self.source} + {other.source}" if other.source != self.source else self.source,
+            axes={**self.axes, **other.axes},
+            shared={**self.shared, **other.shared},
+            per_dataset={**self.per_dataset, **other.per_dataset},
+            launcher=other.launcher or self.launcher,
+            launcher_options={**self.launcher_options, **other.launcher_options},
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.axes or self.shared or self.per_dataset)
+
+
+def _check_fields(source: str, section: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(fields, Mapping):
+        raise GridError(f"{source}: [{section}] must be a table of experiment config fields")
+    unknown = sorted(set(fields) - CONFIG_FIELDS)
+    if unknown:
+        raise GridError(
+            f"{source}: [{section}] has unknown experiment config field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(CONFIG_FIELDS))}"
+        )
+    return dict(fields)
+
+
+def _axis_values(source: str, key: str, values: Any) -> tuple[Any, ...]:
+    if not isinstance(values, list) or not values:
+        raise GridError(f"{source}: [grid] {key} must be a non-empty list, got {values!r}")
+    if len(set(map(repr, values))) != len(values):
+        raise GridError(f"{source}: [grid] {key} lists a value twice: {values!r}")
+    return tuple(values)
+
+
+def parse_grid_toml(text: str, source: str) -> GridSpec:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise GridError(f"{source}: not valid TOML: {error}") from None
+    unknown = sorted(set(document) - set(SECTIONS))
+    if unknown:
+        raise GridError(f"{source}: unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
+    grid = document.get("grid", {})
+    unknown = sorted(set(grid) - set(AXES))
+    if unknown:
+        raise GridError(f"{source}: [grid] has unknown key(s) {', '.join(unknown)}; axes: {', '.join(AXES)}")
+    axes = {AXES[key]: _axis_values(source, key, values) for key, values in grid.items()}
+    per_dataset = {
+        dataset: _check_fields(source, f"dataset.{dataset}", fields)
+        for dataset, fields in document.get("dataset", {}).items()
+    }
+    listed = axes.get("dataset") or [document.get("experiment", {}).get("dataset")]
+    unused = sorted(set(per_dataset) - set(listed))
+    if unused:
+        raise GridError(f"{source}: [dataset.{unused[0]}] names a dataset that is not in the grid")
+    launcher = dict(document.get("launcher", {}))
+    name = launcher.pop("name", None)
+    return GridSpec(
+        source=source,
+        axes=axes,
+        shared=_check_fields(source, "experiment", document.get("experiment", {})),
+        per_dataset=per_dataset,
+        launcher=str(name) if name is not None else None,
+        launcher_options={key: _option_text(value) for key, value in launcher.items()},
+    )
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_grid_file(path: Path) -> GridSpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise GridError(f"grid file {path}: {error.strerror or error}") from None
+    return parse_grid_toml(text, str(path))
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: integers, floats, true/false and TOML lists or tables are typed; anything
+    else (``random``, ``20_20_20``) stays a string for the config to convert."""
+    stripped = text.strip()
+    if _INTEGER.match(stripped):
+        return int(stripped)
+    if _FLOAT.match(stripped):
+        return float(stripped)
+    if stripped in ("true", "false"):
+        return stripped == "true"
+    if stripped[:1] in ("[", "{"):
+        try:
+            return tomllib.loads(f"value = {stripped}")["value"]
+        except tomllib.TOMLDecodeError as error:
+            raise GridError(f"command line: cannot read {text!r}: {error}") from None
+    return text
+
+
+def parse_assignments(assignments: Sequence[str], what: str) -> dict[str, str]:
+    """``["a=1", "b=x=y"]`` -> ``{"a": "1", "b": "x=y"}``."""
+    parsed = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key.strip():
+            raise GridError(f"command line: {what} {assignment!r} is not KEY=VALUE")
+        parsed[key.strip()] = value
+    return parsed
+
+
+def spec_from_options(
+    *,
+    datasets: Sequence[str] = (),
+    strategies: Sequence[str] = (),
+    query_sizes: Sequence[int] = (),
+    seeds: Sequence[int] = (),
+    settings: Sequence[str] = (),
+    launcher: str | None = None,
+    launcher_options: Sequence[str] = (),
+) -> GridSpec:
+    source = "command line"
+    axes = {}
+    for field, values in (
+        ("dataset", datasets),
+        ("strategy", strategies),
+        ("query_size", query_sizes),
+        ("seed", seeds),
+    ):
+        if values:
+            key = next(k for k, v in AXES.items() if v == field)
+            axes[field] = _axis_values(source, key, list(values))
+    shared = {key: parse_value(value) for key, value in parse_assignments(settings, "--set").items()}
+    return GridSpec(
+        source=source,
+        axes=axes,
+        shared=_check_fields(source, "--set", shared),
+        launcher=launcher,
+        launcher_options=parse_assignments(launcher_options, "--option"),
+    )
+
+
+def expand(spec: GridSpec) -> list[ExperimentConfig]:
+    """Every experiment of the grid, validated, in expansion order."""
+    axes: dict[str, tuple[Any, ...]] = {}
+    for key, field in AXES.items():
+        in_axes, in_shared = field in spec.axes, field in spec.shared
+        if in_axes and in_shared:
+            raise GridError(f"{spec.source}: {field} is given both as the axis {key} and as a shared field")
+        if in_axes:
+            axes[field] = tuple(spec.axes[field])
+        elif in_shared:
+            axes[field] = (spec.shared[field],)
+        elif field != "seed":
+            raise GridError(
+                f"{spec.source}: no {key}: list them under [grid] {key} (or --{field.replace('_', '-')})"
+            )
+    shared = {key: value for key, value in spec.shared.items() if key not in AXES.values()}
+    configs: list[ExperimentConfig] = []
+    seen: dict[str, str] = {}
+    for values in itertools.product(*axes.values()):
+        point = dict(zip(axes, values, strict=True))
+        fields = {**shared, **spec.per_dataset.get(point["dataset"], {}), **point}
+        where = ", ".join(f"{key}={value}" for key, value in point.items())
+        try:
+            config = ExperimentConfig.from_json(fields, source=f"{spec.source} ({where})")
+        except ConfigError as error:
+            raise GridError(str(error)) from None
+        name = config.name()
+        if name in seen:
+            raise GridError(f"{spec.source}: {where} and {seen[name]} are the same experiment {name}")
+        seen[name] = where
+        configs.append(config)
+    return configs
+
+
+def default_run_command() -> tuple[str, ...]:
+    """``nnactive run`` of this installation: the console script beside the running interpreter, so
+    jobs use the same environment even where it is not activated."""
+    script = Path(sys.executable).parent / "nnactive"
+    return (str(script) if script.is_file() else "nnactive", "run")
+
+
+def _first_line(error: BaseException) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+
+
+def check_experiments(configs: Sequence[ExperimentConfig], roots: Roots, registry) -> None:
+    """Every plugin, training profile and base dataset the experiments name is usable; raises one
+    error listing each distinct problem once, before anything is written."""
+    from nnactive_core.experiment.setup import SetupError, check_config, open_dataset
+    from nnactive_core.plugins import PluginError
+
+    problems: dict[str, list[str]] = {}
+    opened: dict[tuple, str | None] = {}
+    for config in configs:
+        try:
+            check_config(config, registry)
+        except (SetupError, PluginError, ValueError) as error:
+            problems.setdefault(_first_line(error), []).append(config.name())
+            continue
+        key = (config.dataset, config.dataset_adapter, json.dumps(config.dataset_options, sort_keys=True))
+        if key not in opened:
+            try:
+                open_dataset(config, roots, registry)
+                opened[key] = None
+            except (SetupError, ValueError, OSError) as error:
+                opened[key] = _first_line(error)
+        if opened[key] is not None:
+            problems.setdefault(opened[key], []).append(config.name())
+    if problems:
+        failing = sum(len(names) for names in problems.values())
+        listed = "; ".join(
+            f"{problem} ({names[0]}{f' and {len(names) - 1} more' if len(names) > 1 else ''})"
+            for problem, names in problems.items()
+        )
+        raise GridError(f"{failing} of {len(configs)} experiment(s) cannot be set up: {listed}")
+
+
+def prepare_experiments(
+    configs: Sequence[ExperimentConfig], roots: Roots, *, full_setup: bool = False
+) -> tuple[list[ExperimentLayout], dict[str, str]]:
+    """Create the experiments that are to run; returns their layouts and, by name, the setups that
+    failed. Everything is checked first, so a grid with a bad entry creates nothing.
+
+    Without ``full_setup`` only each experiment's folder, ``config.json`` and state are written here;
+    the setup step (starting budget, nnU-Net planning) then runs as the first step of
+    ``nnactive run`` inside the job, on the compute node. ``full_setup`` runs it here, one experiment
+    after another."""
+    from nnactive_core.experiment.setup import SetupError, create_experiment, setup_experiment
+    from nnactive_core.plugins import registry as load_registry
+
+    registry = load_registry()
+    check_experiments(configs, roots, registry)
+    layouts, failures = [], {}
+    for config in configs:
+        try:
+            if full_setup:
+                layouts.append(setup_experiment(config, roots, registry=registry))
+            else:
+                layouts.append(create_experiment(config, roots, registry))
+        except (SetupError, RuntimeError, ValueError, OSError) as error:
+            failures[config.name()] = f"setup: {_first_line(error)}"
+    return layouts, failures
+
+
+def build_jobs(
+    layouts: Sequence[ExperimentLayout],
+    roots: Roots,
+    logs: Path,
+    run_command: Sequence[str] | None = None,
+) -> list[LaunchJob]:
+    """One ``nnactive run --experiment NAME`` job per experiment. The job carries the ``nnActive_*``
+    folders, so it finds the experiment wherever the launcher runs it."""
+    command = tuple(run_command or default_run_command())
+    return [
+        LaunchJob(
+            experiment=layout.name,
+            argv=(*command, "--experiment", layout.name),
+            log_file=log_path(Path(logs), layout.name),
+            env=roots.env(),
+        )
+        for layout in layouts
+    ]

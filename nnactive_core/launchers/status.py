@@ -1,0 +1,188 @@
+"""Where every experiment of a grid stands, read from its own files (``config.json``,
+``state.json``, ``lock.json``); nothing about a grid is stored apart from its experiments.
+
+States:
+
+- ``done``: the state reached its last step;
+- ``running``: a live process holds the experiment's lock (on another host the holder cannot be
+  checked and counts as running);
+- ``failed``: the last run recorded an error (the first line is shown);
+- ``stopped``: started, not finished, no error, nobody running it (killed, pre-empted, or waiting to
+  be requeued);
+- ``not started``: no experiment folder yet, or set up but never run;
+- ``conflict``: an experiment of that name exists with another config (e.g. other ``query_steps``).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from nnactive_core.experiment.config import ConfigError, ExperimentConfig
+from nnactive_core.experiment.layout import ExperimentLayout, Roots, find_experiment, list_experiments
+from nnactive_core.experiment.lock import lock_holder
+from nnactive_core.experiment.state import SETUP, StateError, load_state
+
+DONE = "done"
+RUNNING = "running"
+FAILED = "failed"
+STOPPED = "stopped"
+NOT_STARTED = "not started"
+CONFLICT = "conflict"
+STATES = (DONE, RUNNING, FAILED, STOPPED, NOT_STARTED, CONFLICT)
+STYLES = {
+    DONE: "green",
+    RUNNING: "cyan",
+    FAILED: "red",
+    STOPPED: "yellow",
+    NOT_STARTED: "dim",
+    CONFLICT: "magenta",
+}
+
+
+@attrs.frozen(kw_only=True)
+class ExperimentStatus:
+    name: str
+    state: str
+    loop: int | None = None
+    loops: int | None = None
+    """``query_steps`` of the experiment: loops are numbered 0 .. loops - 1."""
+    step: str | None = None
+    detail: str = ""
+    layout: ExperimentLayout | None = None
+    config: ExperimentConfig | None = None
+
+    @property
+    def progress(self) -> str:
+        if self.loop is None:
+            return "-"
+        return f"{self.loop}/{self.loops - 1}" if self.loops else str(self.loop)
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def _config_differences(stored: ExperimentConfig, wanted: ExperimentConfig) -> list[str]:
+    ours, theirs = stored.to_json(), wanted.to_json()
+    return [key for key in ours if ours[key] != theirs[key]]
+
+
+def experiment_status(
+    layout: ExperimentLayout | None, wanted: ExperimentConfig | None = None, name: str | None = None
+) -> ExperimentStatus:
+    """The status of one experiment: ``layout`` is None for one that was never set up."""
+    name = name or (wanted.name() if wanted is not None else layout.name if layout is not None else "?")
+    if layout is None:
+        return ExperimentStatus(
+            name=name, state=NOT_STARTED, config=wanted, loops=wanted.query_steps if wanted else None
+        )
+    try:
+        stored = ExperimentConfig.load(layout.results)
+    except ConfigError as error:
+        return ExperimentStatus(name=name, state=FAILED, detail=first_line(str(error)), layout=layout)
+    if wanted is not None:
+        changed = _config_differences(stored, wanted)
+        if changed:
+            return ExperimentStatus(
+                name=name,
+                state=CONFLICT,
+                layout=layout,
+                config=wanted,
+                loops=stored.query_steps,
+                detail=f"exists with another {', '.join(changed)} ({layout.results})",
+            )
+    common = {"name": name, "layout": layout, "config": stored, "loops": stored.query_steps}
+    try:
+        state = load_state(layout.results)
+    except StateError as error:
+        return ExperimentStatus(state=FAILED, detail=first_line(str(error)), **common)
+    common.update(loop=state.loop, step=state.step)
+    if state.finished:
+        return ExperimentStatus(state=DONE, **common)
+    holder = lock_holder(layout.results)
+    if holder is not None:
+        where = f"pid {holder.pid} on {holder.host}"
+        if holder.host != socket.gethostname():
+            where += " (another host: not checked)"
+        return ExperimentStatus(state=RUNNING, detail=where, **common)
+    if state.last_error:
+        return ExperimentStatus(state=FAILED, detail=first_line(state.last_error), **common)
+    if state.step == SETUP:
+        return ExperimentStatus(state=NOT_STARTED, **common)
+    return ExperimentStatus(state=STOPPED, **common)
+
+
+def grid_status(roots: Roots, configs: Sequence[ExperimentConfig]) -> list[ExperimentStatus]:
+    """Statuses of a grid's experiments, in grid order. Lists the results folder once, not once per
+    experiment: a grid has hundreds."""
+    existing: dict[str, list[ExperimentLayout]] = {}
+    for layout in list_experiments(roots):
+        existing.setdefault(layout.name, []).append(layout)
+    statuses = []
+    for config in configs:
+        found = existing.get(config.name(), [])
+        if len(found) > 1:
+            # the layout module's own lookup raises the message that lists the candidates
+            find_experiment(roots, config.name())
+        statuses.append(experiment_status(found[0] if found else None, config))
+    return statuses
+
+
+def all_status(roots: Roots) -> list[ExperimentStatus]:
+    """Every experiment under ``nnActive_results``, whatever grid it came from."""
+    return [experiment_status(layout) for layout in list_experiments(roots)]
+
+
+def select(statuses: Iterable[ExperimentStatus], states: Iterable[str]) -> list[ExperimentStatus]:
+    wanted = set(states)
+    return [status for status in statuses if status.state in wanted]
+
+
+def summary(statuses: Sequence[ExperimentStatus]) -> str:
+    """``"12 experiments: 8 done, 2 running, 1 failed, 1 not started"``."""
+    counts = Counter(status.state for status in statuses)
+    parts = [f"{counts[state]} {state}" for state in STATES if counts[state]]
+    noun = "experiment" if len(statuses) == 1 else "experiments"
+    return f"{len(statuses)} {noun}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def status_table(statuses: Sequence[ExperimentStatus], title: str | None = None):
+    """A rich table: experiment, loop, step, state, detail."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_lines=False)
+    table.add_column("experiment", overflow="fold")
+    table.add_column("loop", justify="right")
+    table.add_column("step")
+    table.add_column("state")
+    table.add_column("detail", overflow="fold")
+    for status in statuses:
+        table.add_row(
+            Text(status.name),
+            status.progress,
+            status.step or "-",
+            Text(status.state, style=STYLES.get(status.state, "")),
+            Text(status.detail),
+        )
+    return table
+
+
+def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
+    """The table as JSON records (``nnactive grid status --json``)."""
+    return [
+        {
+            "experiment": status.name,
+            "state": status.state,
+            "loop": status.loop,
+            "loops": status.loops,
+            "step": status.step,
+            "detail": status.detail,
+            "results": str(status.layout.results) if status.layout is not None else None,
+        }
+        for status in statuses
+    ]

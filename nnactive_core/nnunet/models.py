@@ -1,0 +1,91 @@
+"""Trained fold models: checkpoints read safely, one network built for all folds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import torch
+from nnunetv2.utilities.label_handling.label_handling import LabelManager, determine_num_input_channels
+from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
+
+from nnactive_core.nnunet.trainer import nnActiveTrainer
+from nnactive_core.nnunet.training import CHECKPOINT
+
+
+@attrs.define(kw_only=True)
+class FoldModels:
+    """What prediction needs from a trained model folder (``plans.json``, ``dataset.json``,
+    ``fold_k/<checkpoint>``): the plans, the label layout, one network and each fold's weights."""
+
+    plans_manager: PlansManager
+    configuration_manager: ConfigurationManager
+    label_manager: LabelManager
+    dataset_json: dict
+    network: torch.nn.Module
+    parameters: list[dict]
+    folds: tuple[int, ...]
+    mirror_axes: tuple[int, ...] | None
+    trainer_name: str
+
+    @property
+    def label_values(self) -> tuple[int, ...]:
+        """Label value of each probability channel (``ignore`` has no channel)."""
+        return tuple(self.label_manager.all_labels)
+
+
+def load_fold_models(
+    model_dir: Path,
+    folds: Sequence[int],
+    *,
+    device: torch.device,
+    checkpoint_name: str = CHECKPOINT,
+) -> FoldModels:
+    """Read ``folds`` of ``model_dir`` with ``torch.load(weights_only=True)`` and build the network once
+    (on ``device``, in eval mode, without deep supervision)."""
+    model_dir = Path(model_dir)
+    if not folds:
+        raise ValueError("at least one fold is needed for prediction")
+    for name in ("plans.json", "dataset.json"):
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir / name} not found: train a fold first")
+    plans_manager = PlansManager(json.loads((model_dir / "plans.json").read_text()))
+    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+
+    parameters, mirror_axes, configuration, trainer_name = [], None, None, ""
+    for fold in folds:
+        path = model_dir / f"fold_{fold}" / checkpoint_name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: fold {fold} is not trained")
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        parameters.append(checkpoint["network_weights"])
+        if configuration is None:
+            configuration = checkpoint["init_args"]["configuration"]
+            trainer_name = checkpoint["trainer_name"]
+            axes = checkpoint.get("inference_allowed_mirroring_axes")
+            mirror_axes = tuple(axes) if axes is not None else None
+
+    configuration_manager = plans_manager.get_configuration(configuration)
+    label_manager = plans_manager.get_label_manager(dataset_json)
+    network = nnActiveTrainer.build_network_architecture(
+        plans_manager,
+        configuration_manager,
+        determine_num_input_channels(plans_manager, configuration_manager, dataset_json),
+        label_manager.num_segmentation_heads,
+        enable_deep_supervision=False,
+    )
+    network.load_state_dict(parameters[0])
+    network.to(device).eval()
+    return FoldModels(
+        plans_manager=plans_manager,
+        configuration_manager=configuration_manager,
+        label_manager=label_manager,
+        dataset_json=dataset_json,
+        network=network,
+        parameters=parameters,
+        folds=tuple(folds),
+        mirror_axes=mirror_axes,
+        trainer_name=trainer_name,
+    )

@@ -1,0 +1,352 @@
+"""The streaming patch query engine: voxel scores -> patch scores -> per-case candidates -> query.
+
+Cases pass through one at a time (:func:`run_score_query`): a case's probabilities are loaded, scored
+by the strategy, aggregated, perturbed and reduced to a handful of non-overlapping candidates before
+the next case is loaded, so peak memory is that of one case whatever the size of the pool. The
+candidates of all cases form a :class:`CandidateTable`, from which the strategy composes the query.
+Everything the strategy returns is checked (:mod:`nnactive_core.strategies.checks`); a violation stops
+the query before anything is written.
+
+Random streams (all from ``ctx.rng``): ``("perturb", file)`` and ``("pool_order", file)`` per case,
+``("compose",)`` for the composition, so a case's draws do not depend on the order of the pool.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+import numpy as np
+
+from nnactive_core.patches.aggregate import box_means, box_sums, kernel_size
+from nnactive_core.patches.boxes import OccupiedBoxes, overlap_limit
+from nnactive_core.patches.patch import Patch
+from nnactive_core.patches.select import select_greedy
+from nnactive_core.strategies.api import (
+    GLOBAL_POOL,
+    CandidateTable,
+    PlacementStrategy,
+    QueryContext,
+    ScoreStrategy,
+)
+from nnactive_core.strategies.checks import (
+    QueryCheckError,
+    check_composition,
+    check_patch_scores,
+    check_placement,
+    check_pool_order,
+    check_pools,
+    check_quotas,
+    check_voxel_scores,
+    who,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from nnactive_core.datasets.api import Dataset
+
+NOTHING_FREE = 255
+"""Value of a dataset's cost-free layer where nothing comes for free."""
+
+
+class StrategyError(RuntimeError):
+    """A strategy plugin raised while the engine called it."""
+
+
+@attrs.frozen(kw_only=True)
+class CaseInput:
+    """One pool case for :func:`run_score_query`; the loaders are called once, when its turn comes."""
+
+    file: str
+    shape: tuple[int, int, int] = attrs.field(converter=lambda s: tuple(int(v) for v in s))
+    load_probabilities: Callable[[], np.ndarray | torch.Tensor]
+    """members x classes x Z x Y x X. A writable numpy array is used without a copy on the CPU."""
+    load_features: Callable[[], tuple[np.ndarray, tuple[int, int, int]]] | None = None
+    """(F x z' x y' x x' feature map, downsampling factor per axis); NaN marks unseen cells."""
+    load_free_mask: Callable[[], np.ndarray | None] | None = None
+    """bool Z x Y x X, True = cost-free voxel."""
+
+
+@attrs.frozen(kw_only=True)
+class QueryResult:
+    patches: list[Patch]
+    candidates: CandidateTable
+    chosen: np.ndarray
+
+
+@contextmanager
+def calling(strategy, owner: str, method: str, case: str = "") -> Iterator[None]:
+    """Name the plugin when one of its methods raises."""
+    try:
+        yield
+    except QueryCheckError:
+        raise
+    except Exception as error:
+        where = f" on {case}" if case else ""
+        raise StrategyError(
+            f"{who(strategy, owner)}: {method} failed{where}: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _as_tensor(probabilities, device: str):
+    import torch
+
+    if isinstance(probabilities, torch.Tensor):
+        return probabilities.to(device)
+    array = np.asarray(probabilities)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
+def score_case(
+    strategy: ScoreStrategy, probabilities, ctx: QueryContext, *, owner: str = "", case: str = ""
+) -> np.ndarray:
+    """Voxel scores (pools x Z x Y x X, float32 numpy, checked) of one case's probabilities, which go
+    to ``ctx.device`` in their own dtype; the strategy runs under ``torch.no_grad()``."""
+    import torch
+
+    pools = check_pools(strategy.pools(ctx), strategy, owner)
+    tensor = _as_tensor(probabilities, ctx.device)
+    if tensor.ndim != 5:
+        raise ValueError(
+            f"probabilities of {case or 'the case'} have shape {tuple(tensor.shape)}; "
+            "expected members x classes x Z x Y x X"
+        )
+    shape = tuple(tensor.shape[2:])
+    with calling(strategy, owner, "voxel_scores", case), torch.no_grad():
+        scores = strategy.voxel_scores(tensor, ctx)
+    del tensor
+    return check_voxel_scores(scores, pools, shape, strategy, owner, case)
+
+
+def aggregate_case(scores: np.ndarray, ctx: QueryContext) -> np.ndarray:
+    """Patch-score map (pools x grid, float32): the mean voxel score of every grid box."""
+    return box_means(scores, ctx.patch_size, ctx.stride)
+
+
+def _allowed_starts(case: CaseInput, ctx: QueryContext) -> np.ndarray | None:
+    """Grid starts whose box is at most ``free_overlap`` cost-free; None when all are allowed."""
+    if case.load_free_mask is None or ctx.free_overlap >= 1.0:
+        return None
+    mask = case.load_free_mask()
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != case.shape:
+        raise ValueError(f"free mask of {case.file} has shape {mask.shape}; the case has {case.shape}")
+    counts = box_sums(mask, ctx.patch_size, ctx.stride)
+    return counts <= overlap_limit(kernel_size(case.shape, ctx.patch_size), ctx.free_overlap)
+
+
+def candidate_features(feature_map: np.ndarray, factor, starts: np.ndarray, size) -> np.ndarray:
+    """Per candidate box the NaN-mean of ``feature_map`` (F x z' x y' x x') over the low-resolution
+    cells ``start // factor .. stop // factor`` (at least one cell). A box whose cells were all unseen
+    gets NaN features."""
+    feature_map = np.asarray(feature_map)
+    factor = np.asarray(factor, dtype=np.int64)
+    low = np.asarray(feature_map.shape[1:], dtype=np.int64)
+    out = np.empty((len(starts), feature_map.shape[0]), dtype=np.float32)
+    for row, start in enumerate(np.asarray(starts, dtype=np.int64)):
+        lo = np.minimum(start // factor, low - 1)
+        hi = np.minimum(np.maximum((start + np.asarray(size)) // factor, lo + 1), low)
+        cells = feature_map[:, lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]].reshape(feature_map.shape[0], -1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[row] = np.nanmean(cells.astype(np.float64), axis=1)
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class _CaseCandidates:
+    start: np.ndarray
+    size: np.ndarray
+    score: np.ndarray
+    pool: np.ndarray
+    features: np.ndarray | None
+
+
+def query_case(
+    strategy: ScoreStrategy,
+    case: CaseInput,
+    ctx: QueryContext,
+    *,
+    pools: tuple[int, ...],
+    quotas: dict[int, int],
+    annotated: Iterable[Patch],
+    owner: str = "",
+) -> _CaseCandidates:
+    """The non-overlapping candidates of one case, every pool with its quota, pools in the
+    strategy's order (earlier pools win)."""
+    probabilities = case.load_probabilities()
+    full_shape = tuple(int(s) for s in probabilities.shape)
+    if len(full_shape) != 5 or full_shape[2:] != case.shape:
+        raise ValueError(
+            f"probabilities of {case.file} have shape {full_shape}; expected members x classes x {case.shape}"
+        )
+    scores = score_case(strategy, probabilities, ctx, owner=owner, case=case.file)
+    del probabilities
+    patch_scores = aggregate_case(scores, ctx)
+    del scores
+    with calling(strategy, owner, "perturb", case.file):
+        ranked = strategy.perturb(patch_scores, ctx, ctx.rng("perturb", case.file))
+    ranked = check_patch_scores(ranked, patch_scores.shape, strategy, owner, case.file)
+    del patch_scores
+    with calling(strategy, owner, "pool_order", case.file):
+        order = strategy.pool_order(pools, ctx.rng("pool_order", case.file))
+    order = check_pool_order(order, pools, strategy, owner)
+    allowed = _allowed_starts(case, ctx)
+    kernel = kernel_size(case.shape, ctx.patch_size)
+    occupied = OccupiedBoxes(annotated)
+    starts, values, pool_ids = [], [], []
+    for pool in order:
+        found, found_scores = select_greedy(
+            ranked[pools.index(pool)],
+            stride=ctx.stride,
+            kernel=kernel,
+            quota=quotas[pool],
+            occupied=occupied,
+            patch_overlap=ctx.patch_overlap,
+            allowed=allowed,
+        )
+        starts.append(found)
+        values.append(found_scores)
+        pool_ids.append(np.full(len(found), pool, dtype=np.int64))
+    start = np.concatenate(starts)
+    features = None
+    if strategy.requires_features:
+        if case.load_features is None:
+            raise ValueError(
+                f"{who(strategy, owner)} requires features, but none were captured for {case.file}"
+            )
+        feature_map, factor = case.load_features()
+        features = candidate_features(feature_map, factor, start, kernel)
+    return _CaseCandidates(
+        start=start,
+        size=np.tile(np.asarray(kernel, dtype=np.int64), (len(start), 1)),
+        score=np.concatenate(values),
+        pool=np.concatenate(pool_ids),
+        features=features,
+    )
+
+
+def _table(files: list[str], found: list[_CaseCandidates]) -> CandidateTable:
+    features = None
+    if found and found[0].features is not None:
+        features = np.concatenate([f.features for f in found]).astype(np.float32)
+    return CandidateTable(
+        cases=tuple(files),
+        case_index=np.concatenate(
+            [np.full(len(f.score), i, dtype=np.int64) for i, f in enumerate(found)]
+            or [np.zeros(0, dtype=np.int64)]
+        ),
+        start=np.concatenate([f.start for f in found] or [np.zeros((0, 3), dtype=np.int64)]),
+        size=np.concatenate([f.size for f in found] or [np.zeros((0, 3), dtype=np.int64)]),
+        score=np.concatenate([f.score for f in found] or [np.zeros(0)]),
+        pool=np.concatenate([f.pool for f in found] or [np.zeros(0, dtype=np.int64)]),
+        features=features,
+    )
+
+
+def compose_query(
+    strategy: ScoreStrategy, table: CandidateTable, ctx: QueryContext, owner: str = ""
+) -> np.ndarray:
+    """Rows of the query, checked: exactly ``query_size`` distinct candidates."""
+    if len(table) < ctx.query_size:
+        raise QueryCheckError(
+            f"{who(strategy, owner)}: only {len(table)} non-overlapping candidates exist over "
+            f"{len(table.cases)} cases, the query needs {ctx.query_size}; lower query_size, raise "
+            f"patches_per_case (now {ctx.patches_per_case}) or use a smaller patch size"
+        )
+    with calling(strategy, owner, "compose"):
+        rows = strategy.compose(table, ctx, ctx.rng("compose"))
+    return check_composition(rows, len(table), ctx.query_size, strategy, owner)
+
+
+def run_score_query(
+    strategy: ScoreStrategy, cases: Iterable[CaseInput], ctx: QueryContext, owner: str = ""
+) -> QueryResult:
+    """Stream ``cases`` through the strategy and the engine and compose the query."""
+    pools = check_pools(strategy.pools(ctx), strategy, owner)
+    with calling(strategy, owner, "case_quotas"):
+        quotas = strategy.case_quotas(ctx)
+    quotas = check_quotas(quotas, pools, strategy, owner)
+    annotated: dict[str, list[Patch]] = {}
+    for patch in ctx.annotated:
+        annotated.setdefault(patch.file, []).append(patch)
+    files: list[str] = []
+    found: list[_CaseCandidates] = []
+    for case in cases:
+        if case.file in files:
+            raise ValueError(f"case {case.file} appears twice in the query pool")
+        files.append(case.file)
+        found.append(
+            query_case(
+                strategy,
+                case,
+                ctx,
+                pools=pools,
+                quotas=quotas,
+                annotated=annotated.get(case.file, ()),
+                owner=owner,
+            )
+        )
+    table = _table(files, found)
+    rows = compose_query(strategy, table, ctx, owner)
+    return QueryResult(patches=[table.patch(int(row)) for row in rows], candidates=table, chosen=rows)
+
+
+def run_placement_query(
+    strategy: PlacementStrategy, oracle: Dataset, ctx: QueryContext, owner: str = ""
+) -> QueryResult:
+    """Let a placement strategy place the query on ``oracle`` and check what it returns."""
+    with calling(strategy, owner, "place"):
+        patches = strategy.place(oracle, ctx)
+
+    def free_mask_of(file: str) -> np.ndarray | None:
+        labels = oracle.read_free_labels(oracle.case_of_file(file))
+        return None if labels is None else labels != NOTHING_FREE
+
+    patches = check_placement(
+        patches,
+        ctx,
+        shape_of=lambda file: oracle.shape(oracle.case_of_file(file)),
+        pool_files={case + oracle.file_ending for case in oracle.pool_cases()},
+        strategy=strategy,
+        owner=owner,
+        free_mask_of=free_mask_of,
+    )
+    files = list(dict.fromkeys(p.file for p in patches))
+    table = CandidateTable(
+        cases=tuple(files),
+        case_index=np.asarray([files.index(p.file) for p in patches], dtype=np.int64),
+        start=np.asarray([p.start for p in patches], dtype=np.int64).reshape(-1, 3),
+        size=np.asarray([p.size for p in patches], dtype=np.int64).reshape(-1, 3),
+        score=np.full(len(patches), np.nan),
+        pool=np.full(len(patches), GLOBAL_POOL, dtype=np.int64),
+    )
+    return QueryResult(patches=patches, candidates=table, chosen=np.arange(len(patches), dtype=np.int64))
+
+
+def candidate_records(table: CandidateTable, chosen: np.ndarray | None = None) -> list[dict]:
+    """JSON records of every candidate (``query.json``): file, coords, size, score (None where a
+    placement strategy gave none), pool and whether it was chosen."""
+    picked = np.zeros(len(table), dtype=bool)
+    if chosen is not None:
+        picked[np.asarray(chosen, dtype=np.int64)] = True
+    records = []
+    for row in range(len(table)):
+        score = float(table.score[row])
+        records.append(
+            {
+                **table.patch(row).to_json(),
+                "score": score if np.isfinite(score) else None,
+                "pool": int(table.pool[row]),
+                "chosen": bool(picked[row]),
+            }
+        )
+    return records

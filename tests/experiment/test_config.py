@@ -1,0 +1,154 @@
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnactive_core.experiment.config import (
+    ConfigError,
+    ExperimentConfig,
+    format_name,
+    parse_name,
+    strip_folder_prefix,
+)
+
+BASE = dict(
+    dataset="Dataset004_Hippocampus", patch_size=(20, 20, 20), query_size=40, query_steps=5, strategy="random"
+)
+
+
+def make(**changes) -> ExperimentConfig:
+    return ExperimentConfig(**{**BASE, **changes})
+
+
+def test_name_has_the_established_format():
+    config = make(starting_budget="random-label2-all-classes")
+    assert config.name() == (
+        "Hippocampus__patch-20_20_20__sb-random-label2-all-classes__sbs-40__qs-40__unc-random__seed-12345"
+    )
+
+
+def test_name_uses_the_explicit_starting_budget_size():
+    assert "__sbs-7__qs-40__" in make(starting_budget_size=7).name()
+
+
+names = st.from_regex(r"[a-z0-9][a-z0-9_\-]{0,12}", fullmatch=True)
+
+
+@given(
+    short=st.from_regex(r"[A-Za-z][A-Za-z0-9_\-]{0,15}", fullmatch=True),
+    patch=st.tuples(*(st.integers(1, 500),) * 3),
+    start=names,
+    strategy=names,
+    sbs=st.integers(1, 10_000),
+    qs=st.integers(1, 10_000),
+    seed=st.integers(-(2**31), 2**31),
+)
+def test_name_round_trip(short, patch, start, strategy, sbs, qs, seed):
+    config = ExperimentConfig(
+        dataset=f"Dataset123_{short}",
+        patch_size=patch,
+        query_size=qs,
+        query_steps=3,
+        strategy=strategy,
+        starting_budget=start,
+        starting_budget_size=sbs,
+        seed=seed,
+    )
+    parsed = parse_name(format_name(config))
+    assert parsed.matches(config)
+    assert (parsed.dataset, parsed.patch_size, parsed.starting_budget, parsed.strategy) == (
+        short,
+        patch,
+        start,
+        strategy,
+    )
+    assert (parsed.starting_budget_size, parsed.query_size, parsed.seed) == (sbs, qs, seed)
+
+
+def test_parse_accepts_the_folder_prefix_and_rejects_other_names():
+    name = make().name()
+    assert parse_name(f"Dataset017_{name}") == parse_name(name)
+    assert strip_folder_prefix("Dataset004_Hippocampus") == "Dataset004_Hippocampus"
+    with pytest.raises(ValueError, match="not an experiment name"):
+        parse_name("Hippocampus__patch-20_20__qs-3")
+
+
+def test_derived_values():
+    config = make(folds=4)
+    assert (config.sbs, config.per_case, config.trained_folds, config.queries) == (40, 40, (0, 1, 2, 3), 4)
+    config = make(starting_budget_size=5, patches_per_case=2, train_folds=2)
+    assert (config.sbs, config.per_case, config.trained_folds) == (5, 2, (0, 1))
+
+
+def test_scalars_and_strings_become_triples():
+    assert make(patch_size=8).patch_size == (8, 8, 8)
+    assert make(patch_size="4_40_40").patch_size == (4, 40, 40)
+    assert make(agg_stride=[1, 8, 8]).agg_stride == (1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dataset", "Hippocampus"),
+        ("dataset", "Dataset004_Hippo/../x"),
+        ("patch_size", (20, 20)),
+        ("patch_size", (20, 0, 20)),
+        ("patch_size", "big"),
+        ("query_size", 0),
+        ("query_size", 2.5),
+        ("query_steps", -1),
+        ("strategy", "Not A Name"),
+        ("starting_budget", ""),
+        ("starting_budget_size", 0),
+        ("seed", "1"),
+        ("agg_stride", 0),
+        ("patches_per_case", -3),
+        ("patch_overlap", 1.5),
+        ("free_overlap", -0.1),
+        ("folds", 1),
+        ("train_folds", 9),
+        ("training_profile", "Tiny Profile"),
+        ("training_overrides", {"epochs": object()}),
+        ("query_tile_step", 0),
+        ("query_mirroring", "yes"),
+        ("val_tile_step", 1.5),
+        ("val_mirroring", 1),
+        ("probability_dtype", "float64"),
+        ("device", ""),
+        ("dataset_adapter", "Raw!"),
+    ],
+)
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"'{field}'"):
+        make(**{field: value})
+
+
+def test_json_round_trip_and_unknown_fields(tmp_path):
+    config = make(training_overrides={"epochs": 2}, agg_stride=(1, 2, 2), device="cpu")
+    path = config.save(tmp_path)
+    assert json.loads(path.read_text())["patch_size"] == [20, 20, 20]
+    assert ExperimentConfig.load(tmp_path) == config
+    payload = json.loads(path.read_text())
+    payload["colour"] = "red"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ConfigError, match="colour"):
+        ExperimentConfig.load(tmp_path)
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="no experiment config"):
+        ExperimentConfig.load(tmp_path)
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(ConfigError, match="config.json: not valid JSON"):
+        ExperimentConfig.load(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**BASE, "patch_size": [1, 2], "query_steps": 3}))
+    with pytest.raises(ConfigError, match="config.json.*'patch_size'"):
+        ExperimentConfig.load(tmp_path)
+
+
+def test_missing_required_field_is_reported(tmp_path):
+    payload = dict(BASE)
+    del payload["strategy"]
+    with pytest.raises(ConfigError, match="strategy"):
+        ExperimentConfig.from_json(payload)

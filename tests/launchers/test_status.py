@@ -1,0 +1,129 @@
+"""Grid status from fabricated experiment folders: every state, read from the experiments' own files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import attrs
+from launchers.grid_fixtures import config, create
+from rich.console import Console
+
+from nnactive_core.experiment.lock import ExperimentLock, LockOwner
+from nnactive_core.experiment.state import State
+from nnactive_core.launchers.status import (
+    all_status,
+    grid_status,
+    select,
+    status_records,
+    status_table,
+    summary,
+)
+
+
+def mixed_grid(roots):
+    """Seven experiments, one per state (``running`` is locked by the test itself)."""
+    grid = [config(seed=seed) for seed in range(1, 8)]
+    create(roots, grid[0], State(loop=2, step="done"))
+    create(roots, grid[1], State(loop=1, step="train", folds_done=(0, 1)))  # running
+    create(roots, grid[2], State(loop=1, step="query", last_error="RuntimeError: CUDA out of memory\n  at x"))
+    create(roots, grid[3], State(loop=1, step="validate"))  # stopped
+    create(roots, grid[4], State())  # set up, never run
+    # grid[5] was never created
+    create(roots, config(seed=7, query_steps=5), State(loop=4, step="done"))  # conflicts with grid[6]
+    return grid
+
+
+def test_every_state_of_a_mixed_grid(roots):
+    grid = mixed_grid(roots)
+    running = create(roots, grid[1])
+    with ExperimentLock(running.results):
+        statuses = grid_status(roots, grid)
+    assert [(s.name, s.state) for s in statuses] == [
+        (grid[0].name(), "done"),
+        (grid[1].name(), "running"),
+        (grid[2].name(), "failed"),
+        (grid[3].name(), "stopped"),
+        (grid[4].name(), "not started"),
+        (grid[5].name(), "not started"),
+        (grid[6].name(), "conflict"),
+    ]
+    assert [(s.loop, s.step) for s in statuses[:5]] == [
+        (2, "done"),
+        (1, "train"),
+        (1, "query"),
+        (1, "validate"),
+        (0, "setup"),
+    ]
+    assert [s.progress for s in statuses] == ["2/2", "1/2", "1/2", "1/2", "0/2", "-", "-"]
+    assert statuses[1].detail == f"pid {os.getpid()} on {socket.gethostname()}"
+    assert statuses[2].detail == "RuntimeError: CUDA out of memory"
+    assert statuses[6].detail.startswith("exists with another query_steps (")
+    assert statuses[5].layout is None and statuses[5].config == grid[5]
+    assert (
+        summary(statuses)
+        == "7 experiments: 1 done, 1 running, 1 failed, 1 stopped, 2 not started, 1 conflict"
+    )
+    assert [s.name for s in select(statuses, ["failed", "stopped"])] == [grid[2].name(), grid[3].name()]
+
+
+def test_lock_of_a_dead_process_is_not_running(roots):
+    experiment = config()
+    layout = create(roots, experiment, State(loop=1, step="train"))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    owner = LockOwner(pid=int(dead.stdout), host=socket.gethostname(), boot_id="", start_time="", since=0.0)
+    (layout.results / "lock.json").write_text(json.dumps(attrs.asdict(owner)))
+    (status,) = grid_status(roots, [experiment])
+    assert status.state == "stopped"
+
+
+def test_lock_held_on_another_host_counts_as_running(roots):
+    experiment = config()
+    layout = create(roots, experiment, State(loop=1, step="train"))
+    lock = {"pid": 1, "host": "gpu-node-17", "boot_id": "", "start_time": "", "since": 0.0, "command": ""}
+    (layout.results / "lock.json").write_text(json.dumps(lock))
+    (status,) = grid_status(roots, [experiment])
+    assert (status.state, status.detail) == ("running", "pid 1 on gpu-node-17 (another host: not checked)")
+
+
+def test_unreadable_state_is_a_failure_naming_the_file(roots):
+    experiment = config()
+    layout = create(roots, experiment, state=None)
+    (layout.results / "state.json").write_text("{not json")
+    (status,) = grid_status(roots, [experiment])
+    assert status.state == "failed"
+    assert str(layout.results / "state.json") in status.detail and "not valid JSON" in status.detail
+
+
+def test_all_experiments_without_a_grid(roots):
+    grid = mixed_grid(roots)
+    statuses = all_status(roots)
+    assert sorted(s.name for s in statuses) == sorted({c.name() for c in grid[:5]} | {config(seed=7).name()})
+    assert "conflict" not in {s.state for s in statuses}
+
+
+def test_table_and_records(roots):
+    grid = mixed_grid(roots)
+    statuses = grid_status(roots, grid)
+    console = Console(record=True, width=250)
+    console.print(status_table(statuses))
+    text = console.export_text()
+    for status in statuses:
+        assert status.name in text
+    assert "RuntimeError: CUDA out of memory" in text
+    records = status_records(statuses)
+    assert records[2] == {
+        "experiment": grid[2].name(),
+        "state": "failed",
+        "loop": 1,
+        "loops": 3,
+        "step": "query",
+        "detail": "RuntimeError: CUDA out of memory",
+        "results": str(statuses[2].layout.results),
+    }
+    assert records[5]["results"] is None
