@@ -10,6 +10,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def atomic_write_with(path: Path, writer: Callable[[Path], None], suffix: str = "") -> None:
     """Let ``writer`` fill a temporary file beside ``path``, then move it into place.
 
@@ -24,6 +30,8 @@ def atomic_write_with(path: Path, writer: Callable[[Path], None], suffix: str = 
         writer(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        # mkstemp creates owner-only files; results are shared with colleagues like any other file
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

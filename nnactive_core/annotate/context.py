@@ -69,7 +69,9 @@ class ExperimentHandle:
 
     def annotated_patches(self, up_to: int) -> list[Patch]:
         """Every patch of loops ``0 .. up_to``."""
-        return [patch for index in self.loop_indices() if index <= up_to for patch in self.loop_patches(index)]
+        return [
+            patch for index in self.loop_indices() if index <= up_to for patch in self.loop_patches(index)
+        ]
 
     def case_of(self, patch_file: str) -> str:
         return self.dataset.case_of_file(patch_file)

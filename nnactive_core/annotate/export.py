@@ -101,6 +101,16 @@ def _check_target(handle: ExperimentHandle, output: Path, loop: int) -> bool:
     return True
 
 
+def _share(folder: Path) -> None:
+    """Permissions by the umask, as for any file the user creates: temporary files and folders are
+    private, but an export is for annotators who may be other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def _move_into(staging: Path, output: Path) -> None:
     for name in REPLACED:
         source, target = staging / name, output / name
@@ -133,14 +143,12 @@ def export_loop(
         for folder in (IMAGES, PARTIAL, MASKS, LABELS):
             (staging / folder).mkdir()
         try:
-            cases = [
-                _write_case(handle, case, case_patches, staging, ending)
-                for case, case_patches in handle.patches_by_case(patches).items()
-            ]
+            grouped = handle.patches_by_case(patches)
         except (KeyError, ValueError) as error:
-            if isinstance(error, AnnotationError):
-                raise
             raise AnnotationError(f"{handle.layout.raw / f'loop_{loop:03d}.json'}: {error}") from None
+        cases = [
+            _write_case(handle, case, case_patches, staging, ending) for case, case_patches in grouped.items()
+        ]
         manifest = ExportManifest(
             experiment=handle.name,
             experiment_folder=handle.layout.folder,
@@ -153,6 +161,7 @@ def export_loop(
         command = f"nnactive annotate import --experiment {handle.name} --input {output} --loop {loop}"
         (staging / INSTRUCTIONS_FILE).write_text(instructions_text(manifest, command))
         manifest.write(staging)
+        _share(staging)
         if refresh:
             _move_into(staging, output)
         else:

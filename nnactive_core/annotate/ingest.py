@@ -42,7 +42,9 @@ class ImportSummary:
     folder: Path
 
 
-def _label_files(folder: Path, cases: dict[str, list[Patch]], ending: str) -> tuple[dict[str, Path], list[str]]:
+def _label_files(
+    folder: Path, cases: dict[str, list[Patch]], ending: str
+) -> tuple[dict[str, Path], list[str]]:
     """Case -> the annotator's file, and the problems: unknown, duplicate or missing files."""
     problems: list[str] = []
     found: dict[str, Path] = {}
@@ -60,7 +62,9 @@ def _label_files(folder: Path, cases: dict[str, list[Patch]], ending: str) -> tu
             found[case] = path
     for case, patches in cases.items():
         if case not in found:
-            problems.append(f"{folder / (case + ending)}: missing (case {case!r}, {len(patches)} box(es) to annotate)")
+            problems.append(
+                f"{folder / (case + ending)}: missing (case {case!r}, {len(patches)} box(es) to annotate)"
+            )
     return found, problems
 
 
@@ -77,8 +81,9 @@ def _check_case(
         image = read_image(path)
     except DatasetFileError as error:
         return None, [f"{path}: {error.reason}"]
-    if image.GetNumberOfComponents() != 1:
-        return None, [f"{path}: {image.GetNumberOfComponents()} components per voxel; expected one label"]
+    components = image.GetNumberOfComponentsPerPixel()
+    if components != 1:
+        return None, [f"{path}: {components} components per voxel; expected one label per voxel"]
     geometry = handle.geometry(case)
     problems = [f"{path}: {d}" for d in geometry.differences(Geometry.of_image(image))]
     if tuple(reversed(image.GetSize())) != geometry.shape:
@@ -136,7 +141,9 @@ def import_labels(handle: ExperimentHandle, folder: Path, loop: int | None = Non
     manifest = read_manifest(folder)
     manifest_path = folder / MANIFEST_FILE
     if manifest.experiment != handle.name:
-        raise AnnotationError(f"{manifest_path}: export of experiment {manifest.experiment}, not {handle.name}")
+        raise AnnotationError(
+            f"{manifest_path}: export of experiment {manifest.experiment}, not {handle.name}"
+        )
     loop = manifest.loop if loop is None else loop
     if loop != manifest.loop:
         raise AnnotationError(f"{manifest_path}: export of loop {manifest.loop}, not loop {loop}")
@@ -156,7 +163,11 @@ def import_labels(handle: ExperimentHandle, folder: Path, loop: int | None = Non
             )
         ending = ".nii.gz" if manifest.file_format == "nifti" else ".nrrd"
         found, problems = _label_files(folder / LABELS, cases, ending)
-        staging = Path(tempfile.mkdtemp(prefix=f".annotations-loop_{loop:03d}.", suffix=".tmp", dir=handle.layout.results))
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f".annotations-loop_{loop:03d}.", suffix=".tmp", dir=handle.layout.results
+            )
+        )
         try:
             for case, path in found.items():
                 stored, case_problems = _check_case(handle, case, path, cases[case])

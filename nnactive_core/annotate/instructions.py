@@ -10,7 +10,9 @@ INSTRUCTIONS_FILE = "INSTRUCTIONS.txt"
 
 def instructions_text(manifest: ExportManifest, import_command: str) -> str:
     ending = ".nii.gz" if manifest.file_format == "nifti" else ".nrrd"
-    values = "\n".join(f"    {value:>4}  {name}" for name, value in sorted(manifest.labels.items(), key=lambda kv: kv[1]))
+    values = "\n".join(
+        f"    {value:>4}  {name}" for name, value in sorted(manifest.labels.items(), key=lambda kv: kv[1])
+    )
     cases = "\n".join(
         f"    {entry.case}: {len(entry.patches)} box(es); load {', '.join(entry.images)}, "
         f"{entry.partial} and {entry.mask}; save {LABELS}/{entry.case}{ending}"

@@ -19,6 +19,7 @@ import numpy as np
 from nnactive_core.annotate.context import AnnotationError, ExperimentHandle
 from nnactive_core.annotate.geometry import Geometry
 from nnactive_core.annotate.manifest import LABEL_ENDINGS
+from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.querying import QUERY_FILE
 from nnactive_core.experiment.state import QUERY, save_state
@@ -33,6 +34,15 @@ class DrawnPatch:
     patch: Patch
     source: str
     """Where it came from, for messages: ``file.json patch #3`` or ``masks/case.nii.gz component 2``."""
+
+
+def query_instructions(layout: ExperimentLayout, loop: int) -> str:
+    """What the user does when loop ``loop``'s query waits for a person (for the runner's stop message)."""
+    return (
+        f"loop {loop} of {layout.name} waits for a person to pick the next patches: draw them as a JSON "
+        f"loop file or as masks <case>.nii.gz, then `nnactive annotate import-query --experiment "
+        f"{layout.name} --input PATH`, and `nnactive run` again"
+    )
 
 
 def _pool_case(handle: ExperimentHandle, file: str, source: str) -> tuple[str | None, str | None]:
@@ -53,7 +63,9 @@ def patches_from_json(handle: ExperimentHandle, path: Path) -> tuple[list[DrawnP
         if not isinstance(records, list):
             raise TypeError("'patches' is not a list")
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise AnnotationError(f"{path}: not a loop file {{'patches': [{{file, coords, size}}]}}: {error}") from None
+        raise AnnotationError(
+            f"{path}: not a loop file {{'patches': [{{file, coords, size}}]}}: {error}"
+        ) from None
     drawn, problems = [], []
     for index, record in enumerate(records):
         source = f"{path} patch #{index}"
@@ -115,7 +127,9 @@ def check_patches(handle: ExperimentHandle, drawn: list[DrawnPatch], annotated: 
         case = handle.case_of(patch.file)
         shape = shapes.setdefault(case, handle.dataset.shape(case))
         if not patch.fits_in(shape):
-            problems.append(f"{item.source}: box {patch.start}+{patch.size} is outside case {case!r} of size {shape}")
+            problems.append(
+                f"{item.source}: box {patch.start}+{patch.size} is outside case {case!r} of size {shape}"
+            )
         hits = [other for other in annotated if patch.intersects(other)]
         if hits:
             shown = ", ".join(f"{h.start}+{h.size}" for h in hits[:3])

@@ -51,6 +51,16 @@ def _read_stored(folder: Path) -> dict | None:
     return payload
 
 
+def import_instructions(layout: ExperimentLayout, loop: int) -> str:
+    """What the user does when loop ``loop`` waits for annotators (for the runner's stop message)."""
+    name = layout.name
+    return (
+        f"loop {loop} of {name} waits for annotators: run `nnactive annotate export --experiment {name} "
+        f"--loop {loop} --output DIR`, have DIR/labels filled (DIR/INSTRUCTIONS.txt says how), then "
+        f"`nnactive annotate import --experiment {name} --input DIR`, and `nnactive run` again"
+    )
+
+
 def imported_labels(layout: ExperimentLayout, loop: int) -> Callable[[str], np.ndarray] | None:
     """Per case id, the label map (z, y, x ints) annotators gave for loop file ``loop``'s patches; None
     when no import exists, or the one stored no longer matches the loop file (it was re-queried)."""
@@ -105,6 +115,7 @@ class ImportedOracle:
                 grouped.setdefault(dataset.case_of_file(patch.file), []).append(patch)
             source = None if loop in oracle_loops else imported_labels(layout, loop)
             self._loops.append((loop, grouped, loop in oracle_loops, source))
+        self._layout = layout
         self._folder = annotations_folder(layout, 0).parent
 
     def __getattr__(self, name: str):
@@ -122,9 +133,8 @@ class ImportedOracle:
                 labels = self._dataset.read_labels(case)
             elif source is None:
                 raise MissingImportError(
-                    f"loop {loop} queried case {case!r} but {self._folder} holds no valid import for it: "
-                    f"run `nnactive annotate export --loop {loop}`, have it annotated, then "
-                    "`nnactive annotate import`"
+                    f"loop {loop} queried case {case!r} but {self._folder} holds no valid import for it; "
+                    + import_instructions(self._layout, loop)
                 )
             else:
                 labels = source(case)

@@ -128,11 +128,12 @@ def _launch(
     spec: GridSpec, states: Sequence[str], logs: Path | None, full_setup: bool, dry_run: bool
 ) -> None:
     from rich.console import Console
+    from rich.text import Text
 
     from nnactive_core.plugins import PluginError
     from nnactive_core.plugins import registry as load_registry
 
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(), Console(stderr=True, soft_wrap=True)
     if not spec.launcher:
         raise click.ClickException(
             "no launcher: pass --launcher NAME (or name it under [launcher] in the grid file)"
@@ -149,9 +150,13 @@ def _launch(
     if skipped:
         err.print(f"skipping {status_module.summary(skipped)}", highlight=False)
     for status in status_module.select(statuses, [status_module.CONFLICT]):
-        err.print(f"[magenta]conflict[/magenta]: {status.name} {status.detail}", highlight=False)
+        err.print(Text.assemble(("conflict", "magenta"), f": {status.name} {status.detail}"))
     if status_module.FAILED not in states and status_module.select(skipped, [status_module.FAILED]):
         err.print("retry failed experiments with `nnactive grid retry --failed`", highlight=False)
+    for status in chosen:
+        if status.config is None:
+            err.print(Text.assemble(("cannot launch", "red"), f" {status.name}: {status.detail}"))
+    chosen = [status for status in chosen if status.config is not None]
     if not chosen:
         out.print("nothing to launch")
         return

@@ -88,26 +88,12 @@ def _grid(size: int) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"))
 
 
-def generate_case(
-    index: int, parameters: DemoParameters, grid: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Image (float32) and labels (uint8), both (z, y, x), of case ``index``."""
-    from scipy.ndimage import gaussian_filter
-
-    size = parameters.size
-    grid = _grid(size) if grid is None else grid
-    rng = np.random.default_rng([parameters.seed, index])
-    voxel = 2.0 / (size - 1)
-    labels = np.zeros((size,) * 3, dtype=np.uint8)
-    intensity = np.zeros((size,) * 3, dtype=np.float32)
-
-    body = _ellipsoid(
-        grid,
-        rng.uniform(-0.05, 0.05, 3),
-        np.array([0.92, 0.8, 0.88]) * rng.uniform(0.92, 1.0, 3),
-        _rotation(rng, 8),
-    )
-    intensity[body] = INTENSITY["body"]
+def _draw_labels(rng: np.random.Generator, grid: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label map and body mask of one case."""
+    voxel = 2.0 / (grid.shape[1] - 1)
+    labels = np.zeros(grid.shape[1:], dtype=np.uint8)
+    body_axes = np.array([0.92, 0.8, 0.88]) * rng.uniform(0.92, 1.0, 3)
+    body = _ellipsoid(grid, rng.uniform(-0.05, 0.05, 3), body_axes, _rotation(rng, 8))
 
     organ_centre = np.array([0.0, -0.05, 0.3]) + rng.uniform(-0.08, 0.08, 3)
     organ_axes = np.array([0.6, 0.48, 0.48]) * rng.uniform(0.85, 1.15, 3)
@@ -116,16 +102,11 @@ def generate_case(
     labels[organ] = LABELS["organ"]
 
     gland_centre = np.array([0.0, 0.25, -0.42]) + rng.uniform(-0.08, 0.08, 3)
-    gland = (
-        _ellipsoid(
-            grid, gland_centre, np.array([0.38, 0.25, 0.28]) * rng.uniform(0.8, 1.2, 3), _rotation(rng, 40)
-        )
-        & body
-    )
-    labels[gland] = LABELS["gland"]
+    gland_axes = np.array([0.38, 0.25, 0.28]) * rng.uniform(0.8, 1.2, 3)
+    labels[_ellipsoid(grid, gland_centre, gland_axes, _rotation(rng, 40)) & body] = LABELS["gland"]
 
     # A tube winding along z: in-plane distance to a smooth centre line, so it stays thin everywhere.
-    radius = max(0.055 * rng.uniform(0.85, 1.15), 1.05 * voxel)
+    radius = max(0.075 * rng.uniform(0.85, 1.15), 1.05 * voxel)
     phase, wiggle = rng.uniform(0, 2 * np.pi, 2), rng.uniform(0.05, 0.12, 2)
     z = grid[0, :, :1, :1]
     centre_y = -0.4 + rng.uniform(-0.05, 0.05) + wiggle[0] * np.sin(2.2 * z + phase[0])
@@ -133,15 +114,22 @@ def generate_case(
     vessel = ((grid[1] - centre_y) ** 2 + (grid[2] - centre_x) ** 2 <= radius**2) & body
     labels[vessel] = LABELS["vessel"]
 
+    # Lesions sit inside the organ; every fifth case has one so that small splits still see the class.
     if rng.random() < 0.4 or index % 5 == 0:
         for _ in range(rng.integers(1, 3)):
             direction = rng.normal(size=3)
-            position = organ_centre + organ_rotation @ (
-                organ_axes * 0.55 * rng.uniform(0, 1) * direction / np.linalg.norm(direction)
-            )
-            lesion = _ellipsoid(grid, position, [max(rng.uniform(0.08, 0.13), 1.5 * voxel)] * 3, np.eye(3))
+            offset = organ_axes * 0.55 * rng.uniform(0, 1) * direction / np.linalg.norm(direction)
+            lesion_radius = max(rng.uniform(0.09, 0.14), 1.5 * voxel)
+            lesion = _ellipsoid(grid, organ_centre + organ_rotation @ offset, [lesion_radius] * 3, np.eye(3))
             labels[lesion & organ] = LABELS["lesion"]
+    return labels, body
 
+
+def _render(rng: np.random.Generator, grid: np.ndarray, labels: np.ndarray, body: np.ndarray) -> np.ndarray:
+    """Intensities with partial-volume blur, a smooth multiplicative bias field and noise."""
+    from scipy.ndimage import gaussian_filter
+
+    intensity = np.where(body, np.float32(INTENSITY["body"]), np.float32(0.0))
     for name in ("organ", "gland", "vessel", "lesion"):
         intensity[labels == LABELS[name]] = INTENSITY[name]
     intensity = gaussian_filter(intensity, sigma=0.6)
@@ -151,8 +139,17 @@ def generate_case(
         + np.tensordot(quadratic.astype(np.float32), grid**2, axes=1)
     )
     noise = rng.normal(0.0, NOISE, size=intensity.shape).astype(np.float32)
-    image = (SCALE * (intensity * bias + noise)).astype(np.float32)
-    return image, labels
+    return (SCALE * (intensity * bias + noise)).astype(np.float32)
+
+
+def generate_case(
+    index: int, parameters: DemoParameters, grid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image (float32) and labels (uint8), both (z, y, x), of case ``index``."""
+    grid = _grid(parameters.size) if grid is None else grid
+    rng = np.random.default_rng([parameters.seed, index])
+    labels, body = _draw_labels(rng, grid, index)
+    return _render(rng, grid, labels, body), labels
 
 
 def case_name(index: int) -> str:

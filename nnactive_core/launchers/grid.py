@@ -72,7 +72,7 @@ class GridSpec:
     def merged_with(self, other: GridSpec) -> GridSpec:
         """``other`` (the command line) replaces this spec's axes and overrides its shared fields."""
         return GridSpec(
-            source=f"{self.source} + {other.source}" if other.source != self.source else self.source,
+            source=f"{self.source} + {other.source}" if not other.is_empty else self.source,
             axes={**self.axes, **other.axes},
             shared={**self.shared, **other.shared},
             per_dataset={**self.per_dataset, **other.per_dataset},
@@ -113,6 +113,9 @@ def parse_grid_toml(text: str, source: str) -> GridSpec:
     unknown = sorted(set(document) - set(SECTIONS))
     if unknown:
         raise GridError(f"{source}: unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
+    for section, value in document.items():
+        if not isinstance(value, dict):
+            raise GridError(f"{source}: {section} must be a table ([{section}]), got {value!r}")
     grid = document.get("grid", {})
     unknown = sorted(set(grid) - set(AXES))
     if unknown:

@@ -96,9 +96,11 @@ def to_raw_grid(
     indices, valid = [], []
     for axis in range(3):
         cells = int(np.ceil(raw_shape[axis] / factor[axis]))
-        centres = np.arange(cells) * factor[axis] + (factor[axis] - 1) / 2
-        inside = centres - bbox[axis][0]
-        ok = (inside >= 0) & (inside < cropped[axis])
+        starts = np.arange(cells) * factor[axis]
+        low, high = bbox[axis][0], bbox[axis][0] + cropped[axis]
+        # a cell is seen when it overlaps the crop; it samples at its centre moved into the crop
+        ok = (starts < high) & (starts + factor[axis] > low)
+        inside = np.clip(starts + (factor[axis] - 1) / 2, low, high - 1) - low
         # the preprocessed image may be resampled: scale crop coordinates to its size
         scale = preprocessed_shape[axis] / cropped[axis]
         index = np.clip(np.floor(inside * scale / factor[axis]).astype(int), 0, grid[axis] - 1)

@@ -42,8 +42,12 @@ EpochCallback = Callable[[int, float], None]
 
 class OffsetSamplingDataLoader(nnUNetDataLoader):
     """nnU-Net's loader, except that a sample centred on an annotated voxel ``v`` (datasets with an
-    ignore label, sample not foreground-forced) is centred on ``v + s`` with ``s_d`` drawn uniformly from
-    ``[-min(v_d, P_d // 2), min(D_d - v_d, P_d // 2))`` (P: network patch, D: case shape)."""
+    ignore label, sample not foreground-forced) is centred on ``c = v + s`` with ``s_d`` drawn uniformly
+    from ``[-min(v_d, P_d - P_d // 2 - 1), min(D_d - 1 - v_d, P_d // 2)]`` (P: network patch, D: case
+    shape): every position of ``v`` in the patch is equally likely and the centre stays inside the case.
+
+    This is the established random-offset sampling with its ends made exact: the published range
+    ``[-min(v_d, P_d / 2), min(D_d - v_d, P_d / 2))`` can place ``v`` one voxel outside the patch."""
 
     def get_bbox(self, data_shape, force_fg, class_locations, overwrite_class=None, verbose=False):
         if force_fg or not self.has_ignore or class_locations is None:
@@ -59,13 +63,13 @@ class OffsetSamplingDataLoader(nnUNetDataLoader):
                 need_to_pad[d] = self.patch_size[d] - data_shape[d]
         lower_bounds = [-need_to_pad[d] // 2 for d in range(dim)]
 
-        voxel = annotated[np.random.choice(len(annotated))][1:]
+        voxel = [int(v) for v in annotated[np.random.choice(len(annotated))][1:]]
         centre = []
         for d in range(dim):
-            half = int(self.final_patch_size[d]) // 2
-            low = -min(int(voxel[d]), half)
-            high = min(int(data_shape[d]) - int(voxel[d]), half)
-            centre.append(int(voxel[d]) + (np.random.randint(low, high) if high > low else 0))
+            size = int(self.final_patch_size[d])
+            low = -min(voxel[d], size - size // 2 - 1)
+            high = min(int(data_shape[d]) - 1 - voxel[d], size // 2)
+            centre.append(voxel[d] + np.random.randint(low, high + 1))
         bbox_lbs = [max(lower_bounds[d], centre[d] - self.patch_size[d] // 2) for d in range(dim)]
         bbox_ubs = [bbox_lbs[d] + self.patch_size[d] for d in range(dim)]
         return bbox_lbs, bbox_ubs

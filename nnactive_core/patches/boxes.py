@@ -1,4 +1,4 @@
-"""Vectorised box maths for the query engine: many candidate boxes of one size against one box.
+"""Box overlap on the grid of candidate starts.
 
 Boxes are half-open ``[start, start + size)`` on each of the axes (z, y, x), like :class:`Patch`. The
 overlap rule of the whole project lives here: a box may overlap an occupied box by at most
@@ -14,72 +14,60 @@ import numpy as np
 from nnactive_core.patches.patch import Patch
 
 
-def intersection_volumes(
-    starts: np.ndarray, size: Sequence[int], box_start: Sequence[int], box_size: Sequence[int]
-) -> np.ndarray:
-    """Voxels shared by each of the boxes ``starts`` (n x 3, all of ``size``) with one box."""
-    starts = np.asarray(starts, dtype=np.int64)
-    size = np.asarray(size, dtype=np.int64)
-    box_start = np.asarray(box_start, dtype=np.int64)
-    box_stop = box_start + np.asarray(box_size, dtype=np.int64)
-    extent = np.minimum(starts + size, box_stop) - np.maximum(starts, box_start)
-    np.clip(extent, 0, None, out=extent)
-    return extent[:, 0] * extent[:, 1] * extent[:, 2]
-
-
 def overlap_limit(size: Sequence[int], patch_overlap: float) -> float:
     """Largest intersection (in voxels) a box of ``size`` may have with any occupied box."""
     return float(patch_overlap) * float(np.prod(np.asarray(size, dtype=np.int64)))
 
 
-def conflicts(
-    starts: np.ndarray,
-    size: Sequence[int],
-    box_start: Sequence[int],
-    box_size: Sequence[int],
-    patch_overlap: float = 0.0,
-) -> np.ndarray:
-    """Boolean per box of ``starts`` (all of ``size``): True where it overlaps the one box by more
-    than ``patch_overlap`` of its own volume."""
-    if patch_overlap > 0:
-        limit = overlap_limit(size, patch_overlap)
-        return intersection_volumes(starts, size, box_start, box_size) > limit
-    # without allowed overlap, comparisons suffice: the boxes intersect iff they do on every axis
-    result = None
-    for axis in range(3):
-        column = starts[:, axis]
-        low = int(box_start[axis]) - int(size[axis])
-        high = int(box_start[axis]) + int(box_size[axis])
-        hit = (column > low) & (column < high)
-        result = hit if result is None else result & hit
-    return result
+class BlockedStarts:
+    """The grid starts of one case that can no longer be chosen, as a boolean grid.
 
+    Candidates are boxes of size ``kernel`` at ``grid index * stride``. :meth:`occupy` marks every start
+    whose box would overlap the occupied box by more than ``patch_overlap`` of its volume. Only starts
+    within one kernel of the box are touched, so the cost is independent of the grid size, and one
+    instance serves all pools of a case (their candidates share the grid)."""
 
-class OccupiedBoxes:
-    """The boxes of one case that new patches must respect: its annotated patches and the patches
-    accepted so far in this query (of every pool)."""
+    def __init__(
+        self,
+        grid: Sequence[int],
+        stride: Sequence[int],
+        kernel: Sequence[int],
+        patch_overlap: float = 0.0,
+        excluded: np.ndarray | None = None,
+    ):
+        self.grid = tuple(int(n) for n in grid)
+        self.stride = tuple(int(s) for s in stride)
+        self.kernel = tuple(int(k) for k in kernel)
+        self.limit = overlap_limit(self.kernel, patch_overlap)
+        if excluded is None:
+            self.mask = np.zeros(self.grid, dtype=bool)
+        else:
+            self.mask = np.array(excluded, dtype=bool, copy=True).reshape(self.grid)
+        self.flat = self.mask.reshape(-1)
 
-    def __init__(self, patches: Iterable[Patch] = ()):
-        self._starts: list[tuple[int, int, int]] = []
-        self._sizes: list[tuple[int, int, int]] = []
+    def occupy(self, start: Sequence[int], size: Sequence[int]) -> None:
+        region, extents = [], []
+        for axis in range(3):
+            step, kernel, count = self.stride[axis], self.kernel[axis], self.grid[axis]
+            low, high = int(start[axis]), int(start[axis]) + int(size[axis])
+            # starts g * step that intersect [low, high): low - kernel < g * step < high
+            first = max(0, -(-(low - kernel + 1) // step))
+            last = min(count - 1, (high - 1) // step)
+            if first > last:
+                return
+            positions = np.arange(first, last + 1, dtype=np.int64) * step
+            region.append(slice(first, last + 1))
+            extents.append(np.minimum(positions + kernel, high) - np.maximum(positions, low))
+        view = self.mask[tuple(region)]
+        if self.limit <= 0:
+            view[...] = True
+        else:
+            shared = extents[0][:, None, None] * extents[1][None, :, None] * extents[2][None, None, :]
+            view |= shared > self.limit
+
+    def occupy_patches(self, patches: Iterable[Patch]) -> None:
         for patch in patches:
-            self.add(patch.start, patch.size)
-
-    def __len__(self) -> int:
-        return len(self._starts)
-
-    def add(self, start: Sequence[int], size: Sequence[int]) -> None:
-        self._starts.append(tuple(int(v) for v in start))  # type: ignore[arg-type]
-        self._sizes.append(tuple(int(v) for v in size))  # type: ignore[arg-type]
-
-    def free(self, starts: np.ndarray, size: Sequence[int], patch_overlap: float = 0.0) -> np.ndarray:
-        """Indices (ascending) of the boxes of ``starts`` (all of ``size``) that overlap no occupied
-        box by more than ``patch_overlap`` of their volume."""
-        index = np.arange(len(starts))
-        for box_start, box_size in zip(self._starts, self._sizes, strict=True):
-            keep = ~conflicts(starts[index], size, box_start, box_size, patch_overlap)
-            index = index[keep]
-        return index
+            self.occupy(patch.start, patch.size)
 
 
 def violates(patch: Patch, others: Iterable[Patch], patch_overlap: float = 0.0) -> Patch | None:

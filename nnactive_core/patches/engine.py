@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
-from nnactive_core.patches.aggregate import box_means, box_sums, kernel_size
-from nnactive_core.patches.boxes import OccupiedBoxes, overlap_limit
+from nnactive_core.patches.aggregate import box_means, box_sums, grid_shape, kernel_size
+from nnactive_core.patches.boxes import BlockedStarts, overlap_limit
 from nnactive_core.patches.patch import Patch
 from nnactive_core.patches.select import select_greedy
 from nnactive_core.strategies.api import (
@@ -199,20 +199,19 @@ def query_case(
     with calling(strategy, owner, "pool_order", case.file):
         order = strategy.pool_order(pools, ctx.rng("pool_order", case.file))
     order = check_pool_order(order, pools, strategy, owner)
-    allowed = _allowed_starts(case, ctx)
     kernel = kernel_size(case.shape, ctx.patch_size)
-    occupied = OccupiedBoxes(annotated)
+    allowed = _allowed_starts(case, ctx)
+    blocked = BlockedStarts(
+        grid_shape(case.shape, ctx.patch_size, ctx.stride),
+        ctx.stride,
+        kernel,
+        ctx.patch_overlap,
+        excluded=None if allowed is None else ~allowed,
+    )
+    blocked.occupy_patches(annotated)
     starts, values, pool_ids = [], [], []
     for pool in order:
-        found, found_scores = select_greedy(
-            ranked[pools.index(pool)],
-            stride=ctx.stride,
-            kernel=kernel,
-            quota=quotas[pool],
-            occupied=occupied,
-            patch_overlap=ctx.patch_overlap,
-            allowed=allowed,
-        )
+        found, found_scores = select_greedy(ranked[pools.index(pool)], quota=quotas[pool], blocked=blocked)
         starts.append(found)
         values.append(found_scores)
         pool_ids.append(np.full(len(found), pool, dtype=np.int64))

@@ -1,93 +1,82 @@
 """Greedy best-first selection of non-overlapping patches on one case's patch-score grid.
 
 Candidates are visited by descending score (ties: lower flat grid index first) and accepted unless
-they overlap an occupied box (annotated patches of the case, patches accepted before in this query)
-by more than ``patch_overlap`` of their volume, or are not ``allowed`` (the free-region limit), until
-the quota is reached.
+their start is blocked (:class:`BlockedStarts`: they would overlap an annotated patch of the case or a
+patch accepted before in this query by more than ``patch_overlap`` of their volume, or lie too much in
+cost-free regions), until the quota is reached.
 
-The grid is never sorted as a whole up front: it is cut into bands of descending score and doubling
-size (a partition around a threshold), each band is screened against the occupied boxes with array
-operations and only its survivors are sorted. A case whose quota fills among its best few thousand
-positions costs a few linear passes; the worst case costs about one full sort.
+The grid is never sorted as a whole up front: it is cut into bands of descending score and growing
+size (a partition around a threshold) that leave out starts blocked so far, and only a band's
+survivors are sorted. A case whose quota fills among its best few thousand positions costs a few
+linear passes; the worst case costs about one full sort.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 
 from nnactive_core.patches.aggregate import grid_starts
-from nnactive_core.patches.boxes import OccupiedBoxes, conflicts
+from nnactive_core.patches.boxes import BlockedStarts
 
 FIRST_CHUNK = 2048
 
 
-def ranked_chunks(values: np.ndarray, first: int = FIRST_CHUNK) -> Iterator[np.ndarray]:
-    """Flat indices of ``values`` in bands of descending value and roughly doubling size: every index
-    of a band has a higher value than every index of later bands, and ties never straddle two bands.
-    Within a band the indices are ascending (not sorted by value). ``values`` must not contain NaN."""
+def ranked_chunks(
+    values: np.ndarray, first: int = FIRST_CHUNK, excluded: np.ndarray | None = None, growth: int = 4
+) -> Iterator[np.ndarray]:
+    """Flat indices of ``values`` in bands of descending value and growing size: every index of a band
+    has a higher value than every index of later bands, and ties never straddle two bands. Within a
+    band the indices are ascending (not sorted by value). ``excluded`` (flat bool, may change between
+    bands) drops indices from the bands still to come. ``values`` must not contain NaN."""
     flat = np.asarray(values).reshape(-1)
     size = max(1, int(first))
     upper = None
     while True:
-        remaining = flat if upper is None else flat[flat < upper]
+        keep = np.ones(flat.shape, dtype=bool) if excluded is None else ~excluded
+        if upper is not None:
+            keep &= flat < upper
+        remaining = np.flatnonzero(keep)
+        del keep
         if remaining.size == 0:
             return
+        candidates = flat[remaining]
         if remaining.size <= size:
-            threshold = remaining.min()
+            threshold = candidates.min()
         else:
-            threshold = np.partition(remaining, remaining.size - size)[remaining.size - size]
-        del remaining
-        inside = flat >= threshold
-        if upper is not None:
-            inside &= flat < upper
-        yield np.flatnonzero(inside)
+            threshold = np.partition(candidates, remaining.size - size)[remaining.size - size]
+        yield remaining[candidates >= threshold]
         upper = threshold
-        size *= 2
+        size *= growth
 
 
 def select_greedy(
-    scores: np.ndarray,
-    *,
-    stride: Sequence[int],
-    kernel: Sequence[int],
-    quota: int,
-    occupied: OccupiedBoxes,
-    patch_overlap: float = 0.0,
-    allowed: np.ndarray | None = None,
-    first_chunk: int = FIRST_CHUNK,
+    scores: np.ndarray, *, quota: int, blocked: BlockedStarts, first_chunk: int = FIRST_CHUNK
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pick up to ``quota`` boxes of size ``kernel`` from the grid ``scores`` (shape = grid).
+    """Pick up to ``quota`` candidates from the grid ``scores`` (shape = ``blocked.grid``), skipping
+    the starts ``blocked`` rules out.
 
-    Returns ``(starts n x 3 int64, scores n)`` in the order of acceptance. Accepted boxes are added to
-    ``occupied``, so a later call for another pool of the same case avoids them. ``allowed`` (bool,
-    shape = grid) marks the starts that may be chosen at all."""
+    Returns ``(starts n x 3 int64, scores n float64)`` in the order of acceptance. Accepted boxes are
+    occupied in ``blocked``, so a later call for another pool of the same case avoids them."""
     scores = np.asarray(scores)
-    grid = scores.shape
-    kernel = tuple(int(k) for k in kernel)
-    starts_found: list[np.ndarray] = []
-    scores_found: list[float] = []
+    if scores.shape != blocked.grid:
+        raise ValueError(f"score grid of shape {scores.shape} does not match the start grid {blocked.grid}")
+    flat_scores = scores.reshape(-1)
+    chosen: list[int] = []
     if quota <= 0:
         return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.float64)
-    flat_scores = scores.reshape(-1)
-    for chunk in ranked_chunks(scores, first_chunk):
-        if allowed is not None:
-            chunk = chunk[allowed.reshape(-1)[chunk]]
-        starts = grid_starts(chunk, grid, stride)
-        # screen the band before sorting it: occupied boxes usually rule out most of it
-        survivors = occupied.free(starts, kernel, patch_overlap)
+    for chunk in ranked_chunks(scores, first_chunk, excluded=blocked.flat):
+        survivors = chunk[~blocked.flat[chunk]]
         # the band is in ascending index order, so a stable sort ranks ties by lower index first
-        survivors = survivors[np.argsort(-flat_scores[chunk[survivors]], kind="stable")]
-        while survivors.size and len(starts_found) < quota:
-            start = starts[survivors[0]]
-            starts_found.append(start)
-            scores_found.append(float(flat_scores[chunk[survivors[0]]]))
-            occupied.add(start, kernel)
+        survivors = survivors[np.argsort(-flat_scores[survivors], kind="stable")]
+        while survivors.size and len(chosen) < quota:
+            best = int(survivors[0])
+            chosen.append(best)
+            blocked.occupy(grid_starts(np.array([best]), blocked.grid, blocked.stride)[0], blocked.kernel)
             survivors = survivors[1:]
-            survivors = survivors[~conflicts(starts[survivors], kernel, start, kernel, patch_overlap)]
-        if len(starts_found) >= quota:
+            survivors = survivors[~blocked.flat[survivors]]
+        if len(chosen) >= quota:
             break
-    if not starts_found:
-        return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.float64)
-    return np.stack(starts_found).astype(np.int64), np.asarray(scores_found, dtype=np.float64)
+    index = np.asarray(chosen, dtype=np.int64)
+    return grid_starts(index, blocked.grid, blocked.stride), flat_scores[index].astype(np.float64)

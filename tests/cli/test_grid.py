@@ -74,7 +74,9 @@ def test_status_of_a_mixed_grid(roots, grid_file):
     assert set(rows) == {config(seed=seed).name() for seed in range(1, 6)}
     assert "2/2" in rows[config(seed=1).name()] and "done" in rows[config(seed=1).name()]
     assert "running" in rows[config(seed=2).name()] and "train" in rows[config(seed=2).name()]
-    assert "ValueError: bad patch" in rows[config(seed=3).name()] and "more" not in rows[config(seed=3).name()]
+    assert (
+        "ValueError: bad patch" in rows[config(seed=3).name()] and "more" not in rows[config(seed=3).name()]
+    )
     assert "5 experiments: 1 done, 1 running, 1 failed, 1 stopped, 1 not started" in result.output
 
 
@@ -103,12 +105,59 @@ def test_run_skips_done_and_failed_then_retry_fixes_the_failed(roots, grid_file,
     assert "skipping 5 experiments: 5 done" in result.output and "nothing to launch" in result.output
 
 
+def test_retry_without_a_grid_covers_all_experiments(roots, grid_file):
+    create(roots, config(seed=1), State(loop=2, step="done"))
+    create(roots, config(seed=2), State(loop=0, step="train", last_error="RuntimeError: out of memory"))
+    create(roots, config(strategy="bald", seed=9), State(loop=1, step="query", last_error="OSError: disk"))
+    create(roots, config(seed=3), State(loop=1, step="train"))
+    result = invoke("grid", "retry", "--failed", "--launcher", "local")
+    assert result.exit_code == 0, result.output
+    assert "skipping 2 experiments: 1 done, 1 stopped" in result.output
+    statuses = {r["experiment"]: r["state"] for r in json.loads(invoke("grid", "status", "--json").output)}
+    assert statuses == {
+        config(seed=1).name(): "done",
+        config(seed=2).name(): "done",
+        config(strategy="bald", seed=9).name(): "done",
+        config(seed=3).name(): "stopped",
+    }
+
+
+def test_run_never_touches_an_experiment_with_another_config(roots, grid_file, tmp_path):
+    other = create(roots, config(seed=1, query_steps=5), State(loop=1, step="train"))
+    out = tmp_path / "commands.txt"
+    result = invoke("grid", "run", str(grid_file), "--launcher", "commands", "--option", f"out={out}")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"conflict: {config(seed=1).name()} exists with another query_steps ({other.results})"
+        in result.output
+    )
+    assert len(out.read_text().splitlines()) == 4
+    assert config(seed=1).name() not in out.read_text()
+
+
 def test_commands_launcher_writes_runnable_lines(roots, tmp_path):
     out = tmp_path / "commands.txt"
     result = invoke(
-        "grid", "run", "--dataset", "Dataset004_Hippocampus", "--strategy", "random", "--strategy", "bald",
-        "--query-size", "4", "--seed", "1", "--set", "patch_size=4_4_4", "--set", "query_steps=3",
-        "--launcher", "commands", "--option", f"out={out}",
+        "grid",
+        "run",
+        "--dataset",
+        "Dataset004_Hippocampus",
+        "--strategy",
+        "random",
+        "--strategy",
+        "bald",
+        "--query-size",
+        "4",
+        "--seed",
+        "1",
+        "--set",
+        "patch_size=4_4_4",
+        "--set",
+        "query_steps=3",
+        "--launcher",
+        "commands",
+        "--option",
+        f"out={out}",
     )
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
@@ -118,7 +167,9 @@ def test_commands_launcher_writes_runnable_lines(roots, tmp_path):
         assert line.endswith(f"run --experiment {name}")
         subprocess.run(["bash", "-c", line], check=True, capture_output=True, env={"PATH": "/usr/bin:/bin"})
     result = invoke("grid", "status", "--json")
-    assert {r["experiment"]: r["state"] for r in json.loads(result.output)} == {name: "done" for name in names}
+    assert {r["experiment"]: r["state"] for r in json.loads(result.output)} == {
+        name: "done" for name in names
+    }
 
 
 def test_dry_run_creates_nothing(roots, grid_file):
@@ -142,12 +193,20 @@ def test_launcher_from_the_grid_file(roots, grid_file, tmp_path):
     [
         (["grid", "run", "GRID"], "Error: no launcher: pass --launcher NAME"),
         (["grid", "run", "GRID", "--launcher", "slurmish"], "Error: launcher 'slurmish' is not recognized"),
-        (["grid", "run", "GRID", "--launcher", "local", "--option", "nodes=3"],
-         "Error: launcher 'local' does not accept option(s) nodes"),
-        (["grid", "run", "GRID", "--launcher", "commands"], "Error: launcher commands: launcher 'commands' needs"),
+        (
+            ["grid", "run", "GRID", "--launcher", "local", "--option", "nodes=3"],
+            "Error: launcher 'local' does not accept option(s) nodes",
+        ),
+        (
+            ["grid", "run", "GRID", "--launcher", "commands"],
+            "launcher 'commands' needs option out",
+        ),
         (["grid", "run", "--launcher", "local"], "Error: no grid: give a GRID.toml"),
         (["grid", "run", "missing.toml", "--launcher", "local"], "Error: grid file missing.toml:"),
-        (["grid", "status", "GRID", "--set", "query_steps=zero"], "'query_steps': must be a positive integer"),
+        (
+            ["grid", "status", "GRID", "--set", "query_steps=zero"],
+            "'query_steps': must be a positive",
+        ),
         (["grid", "retry", "GRID", "--launcher", "local"], "say what to retry: --failed and/or --stopped"),
     ],
 )
@@ -170,7 +229,8 @@ def test_grid_help_stays_light():
     probe = (
         "import sys\nfrom nnactive_core.cli.main import cli\ntry:\n    cli(['grid', 'status', '--help'])\n"
         "except SystemExit:\n    pass\n"
-        "print('HEAVY:' + ','.join(m for m in ('torch', 'nnunetv2', 'SimpleITK', 'pandas') if m in sys.modules))"
+        "heavy = ('torch', 'nnunetv2', 'SimpleITK', 'pandas')\n"
+        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert run.stdout.strip().endswith("HEAVY:"), run.stdout

@@ -115,6 +115,7 @@ def test_set_values_are_typed(text, value):
         ("[grid\n", "grid.toml: not valid TOML"),
         ("[grids]\n", r"grid.toml: unknown section\(s\) grids; sections: grid, experiment"),
         ("[grid]\nstrategy = ['random']\n", r"grid.toml: \[grid\] has unknown key\(s\) strategy"),
+        ("grid = 3\n", r"grid.toml: grid must be a table \(\[grid\]\), got 3"),
         ("[grid]\nseeds = []\n", r"grid.toml: \[grid\] seeds must be a non-empty list"),
         ("[grid]\nseeds = [1, 1]\n", r"grid.toml: \[grid\] seeds lists a value twice"),
         (

@@ -1,4 +1,4 @@
-"""Vectorised box maths agrees with Patch's own intersection arithmetic."""
+"""The blocked-start grid agrees with Patch's own intersection arithmetic."""
 
 from __future__ import annotations
 
@@ -6,56 +6,74 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnactive_core.patches.boxes import (
-    OccupiedBoxes,
-    conflicts,
-    intersection_volumes,
-    overlap_limit,
-    violates,
-)
+from nnactive_core.patches.aggregate import grid_shape, grid_starts, kernel_size
+from nnactive_core.patches.boxes import BlockedStarts, overlap_limit, violates
 from nnactive_core.patches.patch import Patch
 
-triples = st.tuples(*[st.integers(0, 8)] * 3)
-sizes = st.tuples(*[st.integers(1, 5)] * 3)
+
+def brute_force_blocked(shape, patch, stride, boxes, patch_overlap):
+    grid = grid_shape(shape, patch, stride)
+    kernel = kernel_size(shape, patch)
+    starts = grid_starts(np.arange(int(np.prod(grid))), grid, stride)
+    blocked = []
+    for start in starts:
+        candidate = Patch(file="c", start=start, size=kernel)
+        blocked.append(
+            any(candidate.intersection_volume(b) > patch_overlap * candidate.volume for b in boxes)
+        )
+    return np.array(blocked).reshape(grid)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    starts=st.lists(triples, min_size=1, max_size=6),
-    size=sizes,
-    box_start=triples,
-    box_size=sizes,
-    patch_overlap=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    shape=st.tuples(*[st.integers(1, 10)] * 3),
+    patch=st.tuples(*[st.integers(1, 5)] * 3),
+    stride=st.tuples(*[st.integers(1, 3)] * 3),
+    patch_overlap=st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0]),
+    data=st.data(),
 )
-def test_vectorised_matches_patch(starts, size, box_start, box_size, patch_overlap):
-    box = Patch(file="c", start=box_start, size=box_size)
-    patches = [Patch(file="c", start=s, size=size) for s in starts]
-    volumes = intersection_volumes(np.array(starts), size, box_start, box_size)
-    assert volumes.tolist() == [p.intersection_volume(box) for p in patches]
-    expected = [p.intersection_volume(box) > patch_overlap * p.volume for p in patches]
-    assert conflicts(np.array(starts), size, box_start, box_size, patch_overlap).tolist() == expected
+def test_blocked_grid_matches_brute_force(shape, patch, stride, patch_overlap, data):
+    boxes = []
+    for _ in range(data.draw(st.integers(0, 3))):
+        size = [data.draw(st.integers(1, s)) for s in shape]
+        start = [data.draw(st.integers(0, s - z)) for s, z in zip(shape, size, strict=True)]
+        boxes.append(Patch(file="c", start=start, size=size))
+    blocked = BlockedStarts(
+        grid_shape(shape, patch, stride), stride, kernel_size(shape, patch), patch_overlap
+    )
+    blocked.occupy_patches(boxes)
+    np.testing.assert_array_equal(
+        blocked.mask, brute_force_blocked(shape, patch, stride, boxes, patch_overlap)
+    )
+    assert np.shares_memory(blocked.flat, blocked.mask)
 
 
-def test_zero_overlap_rejects_one_shared_voxel_and_accepts_touching_boxes():
-    starts = np.array([[3, 3, 3], [4, 0, 0], [0, 0, 0]])
-    hit = conflicts(starts, (2, 2, 2), (4, 4, 4), (2, 2, 2))
-    assert hit.tolist() == [True, False, False]
+def test_zero_overlap_blocks_one_shared_voxel_but_not_touching_boxes():
+    blocked = BlockedStarts((9, 9, 9), (1, 1, 1), (2, 2, 2))
+    blocked.occupy((4, 4, 4), (2, 2, 2))
+    assert blocked.mask[3, 3, 3] and blocked.mask[5, 5, 5]
+    assert not blocked.mask[2, 4, 4] and not blocked.mask[6, 4, 4]
+    assert blocked.mask.sum() == 27
 
 
 def test_fraction_is_relative_to_the_candidate_volume():
-    # 2 of 8 voxels shared: 25 %, allowed at 0.25 and rejected at 0.2
-    starts = np.array([[1, 0, 0]])
-    assert not conflicts(starts, (2, 2, 2), (0, 0, 0), (2, 2, 1), 0.25)[0]
-    assert conflicts(starts, (2, 2, 2), (0, 0, 0), (2, 2, 1), 0.2)[0]
+    # candidate (1,0,0)+2^3 shares 2 of its 8 voxels with (0,0,0)+(2,2,1): 25 %
+    for patch_overlap, expected in ((0.25, False), (0.2, True)):
+        blocked = BlockedStarts((3, 3, 3), (1, 1, 1), (2, 2, 2), patch_overlap)
+        blocked.occupy((0, 0, 0), (2, 2, 1))
+        assert blocked.mask[1, 0, 0] == expected
     assert overlap_limit((2, 2, 2), 0.25) == 2.0
 
 
-def test_occupied_boxes_free_keeps_order_and_checks_every_box():
-    occupied = OccupiedBoxes([Patch(file="c", start=(0, 0, 0), size=(2, 2, 2))])
-    occupied.add((6, 6, 6), (2, 2, 2))
-    starts = np.array([[7, 7, 7], [3, 3, 3], [1, 1, 1], [4, 0, 0]])
-    assert occupied.free(starts, (2, 2, 2)).tolist() == [1, 3]
-    assert len(occupied) == 2
+def test_excluded_starts_and_boxes_outside_the_grid():
+    excluded = np.zeros((2, 2, 2), dtype=bool)
+    excluded[1, 1, 1] = True
+    blocked = BlockedStarts((2, 2, 2), (4, 4, 4), (4, 4, 4), excluded=excluded)
+    blocked.occupy((0, 0, 0), (1, 1, 1))
+    assert blocked.mask.sum() == 2 and blocked.mask[0, 0, 0] and blocked.mask[1, 1, 1]
+    assert not excluded[0, 0, 0]
+    blocked.occupy((20, 0, 0), (3, 3, 3))
+    assert blocked.mask.sum() == 2
 
 
 def test_violates_names_the_first_conflict():

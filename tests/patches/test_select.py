@@ -8,9 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnactive_core.patches.aggregate import box_means, grid_shape, kernel_size
-from nnactive_core.patches.boxes import OccupiedBoxes
+from nnactive_core.patches.boxes import BlockedStarts
 from nnactive_core.patches.patch import Patch
 from nnactive_core.patches.select import ranked_chunks, select_greedy
+
+
+def blocked(grid, stride, kernel, annotated=(), patch_overlap=0.0, allowed=None) -> BlockedStarts:
+    starts = BlockedStarts(
+        grid, stride, kernel, patch_overlap, excluded=None if allowed is None else ~allowed
+    )
+    starts.occupy_patches(annotated)
+    return starts
 
 
 def slab_scores() -> np.ndarray:
@@ -23,7 +31,7 @@ def select_slabs(annotated=()):
     means = box_means(slab_scores(), (10, 10, 10))
     assert means.shape == (101, 1, 1)
     starts, scores = select_greedy(
-        means, stride=(1, 1, 1), kernel=(10, 10, 10), quota=3, occupied=OccupiedBoxes(annotated)
+        means, quota=3, blocked=blocked(means.shape, (1, 1, 1), (10, 10, 10), annotated)
     )
     return [Patch(file="test", start=s, size=(10, 10, 10)) for s in starts], scores
 
@@ -43,17 +51,22 @@ def test_slabs_with_a_prior_patch():
 
 def test_quota_zero_and_exhausted_grid():
     means = box_means(slab_scores(), (10, 10, 10))
-    starts, _ = select_greedy(means, stride=(1, 1, 1), kernel=(10,) * 3, quota=0, occupied=OccupiedBoxes())
+    starts, _ = select_greedy(means, quota=0, blocked=blocked(means.shape, (1, 1, 1), (10,) * 3))
     assert starts.shape == (0, 3)
-    starts, _ = select_greedy(means, stride=(1, 1, 1), kernel=(10,) * 3, quota=50, occupied=OccupiedBoxes())
+    starts, _ = select_greedy(means, quota=50, blocked=blocked(means.shape, (1, 1, 1), (10,) * 3))
     assert len(starts) == 11
 
 
-def test_selection_adds_to_occupied_so_pools_never_overlap():
+def test_grid_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="does not match"):
+        select_greedy(np.zeros((2, 2, 2)), quota=1, blocked=BlockedStarts((2, 2, 3), (1, 1, 1), (1, 1, 1)))
+
+
+def test_selection_blocks_its_picks_so_pools_never_overlap():
     means = box_means(slab_scores(), (10, 10, 10))
-    occupied = OccupiedBoxes()
-    first, _ = select_greedy(means, stride=(1, 1, 1), kernel=(10,) * 3, quota=2, occupied=occupied)
-    second, _ = select_greedy(means, stride=(1, 1, 1), kernel=(10,) * 3, quota=2, occupied=occupied)
+    shared = blocked(means.shape, (1, 1, 1), (10,) * 3)
+    first, _ = select_greedy(means, quota=2, blocked=shared)
+    second, _ = select_greedy(means, quota=2, blocked=shared)
     assert first[:, 0].tolist() == [0, 10]
     assert second[:, 0].tolist() == [20, 30]
 
@@ -62,14 +75,21 @@ def test_selection_adds_to_occupied_so_pools_never_overlap():
 @given(
     values=st.lists(st.sampled_from([0.0, 1.0, 2.0, -np.inf, 5.5]), min_size=1, max_size=80),
     first=st.integers(1, 7),
+    growth=st.integers(2, 8),
+    seed=st.integers(0, 100),
+    exclude=st.booleans(),
 )
-def test_ranked_chunks_concatenate_to_a_stable_descending_sort(values, first):
+def test_ranked_chunks_concatenate_to_a_stable_descending_sort(values, first, growth, seed, exclude):
     values = np.array(values)
-    chunks = list(ranked_chunks(values, first))
+    excluded = np.random.default_rng(seed).random(len(values)) < 0.3 if exclude else None
+    chunks = list(ranked_chunks(values, first, excluded=excluded, growth=growth))
     for earlier, later in zip(chunks, chunks[1:], strict=False):
         assert values[earlier].min() > values[later].max()
-    ranked = np.concatenate([c[np.argsort(-values[c], kind="stable")] for c in chunks])
-    assert ranked.tolist() == np.argsort(-values, kind="stable").tolist()
+    ranked = np.concatenate([c[np.argsort(-values[c], kind="stable")] for c in chunks]) if chunks else []
+    expected = np.argsort(-values, kind="stable")
+    if excluded is not None:
+        expected = expected[~excluded[expected]]
+    assert list(ranked) == expected.tolist()
 
 
 def brute_force_greedy(scores, stride, kernel, quota, annotated, patch_overlap, allowed):
@@ -116,12 +136,8 @@ def test_equals_brute_force_greedy(
     allowed = rng.random(grid) < 0.7 if use_allowed else None
     starts, found = select_greedy(
         scores,
-        stride=stride,
-        kernel=kernel,
         quota=quota,
-        occupied=OccupiedBoxes(annotated),
-        patch_overlap=patch_overlap,
-        allowed=allowed,
+        blocked=blocked(grid, stride, kernel, annotated, patch_overlap, allowed),
         first_chunk=first,
     )
     chosen = [Patch(file="c", start=s, size=kernel) for s in starts]
@@ -144,10 +160,8 @@ def test_zero_overlap_selection_never_intersects(seed, quota):
     means = box_means(volume, (4, 3, 5), (1, 2, 1))
     starts, _ = select_greedy(
         means,
-        stride=(1, 2, 1),
-        kernel=(4, 3, 5),
         quota=quota,
-        occupied=OccupiedBoxes(annotated),
+        blocked=blocked(means.shape, (1, 2, 1), (4, 3, 5), annotated),
         first_chunk=4,
     )
     chosen = [Patch(file="c", start=s, size=(4, 3, 5)) for s in starts]
@@ -161,7 +175,7 @@ def test_allowed_mask_excludes_starts():
     allowed = np.ones(means.shape, dtype=bool)
     allowed[0] = False
     starts, _ = select_greedy(
-        means, stride=(1, 1, 1), kernel=(10,) * 3, quota=1, occupied=OccupiedBoxes(), allowed=allowed
+        means, quota=1, blocked=blocked(means.shape, (1, 1, 1), (10,) * 3, allowed=allowed)
     )
     assert starts[0].tolist() == [1, 0, 0]
 
@@ -170,7 +184,7 @@ def test_allowed_mask_excludes_starts():
 def test_band_size_does_not_change_the_result(first):
     means = box_means(np.random.default_rng(5).random((20, 20, 20), dtype=np.float32), (4, 4, 4))
     starts, _ = select_greedy(
-        means, stride=(1, 1, 1), kernel=(4,) * 3, quota=10, occupied=OccupiedBoxes(), first_chunk=first
+        means, quota=10, blocked=blocked(means.shape, (1, 1, 1), (4,) * 3), first_chunk=first
     )
     reference = brute_force_greedy(means, (1, 1, 1), (4, 4, 4), 10, [], 0.0, None)
     assert [tuple(s) for s in starts.tolist()] == reference

@@ -77,6 +77,8 @@ class ExperimentJob(submitit.helpers.Checkpointable):
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
                 preexec_fn=_ignore_preemption_signal,
+                # its own process group, so that stopping it reaches nnU-Net's worker processes too
+                start_new_session=True,
             )
             try:
                 returncode = self._process.wait()
@@ -97,8 +99,9 @@ class ExperimentJob(submitit.helpers.Checkpointable):
         return super().checkpoint(*args, **kwargs)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after the grace period. A step cut short is redone on resume, because
-        the experiment writes each step's outputs atomically and records the step only when done.
+        """SIGTERM to the experiment's process group, SIGKILL after the grace period. A step cut short
+        is redone on resume: the experiment writes each step's outputs atomically and records the step
+        only when it is done.
 
         This runs inside submitit's signal handler, which interrupted ``Popen.wait`` in
         :meth:`__call__` while it holds the Popen's internal lock; so the child is signalled and reaped
@@ -107,18 +110,20 @@ class ExperimentJob(submitit.helpers.Checkpointable):
         if process is None or process.returncode is not None:
             return
         try:
-            os.kill(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + self.stop_grace_s
-        while time.monotonic() < deadline:
-            if _reaped(process.pid):
-                return
+        while time.monotonic() < deadline and not _reaped(process.pid):
             time.sleep(0.1)
         try:
-            os.kill(process.pid, signal.SIGKILL)
+            # whatever is left of the group (workers that outlived the experiment) goes too
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
             os.waitpid(process.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        except ChildProcessError:
             pass
 
     def __getstate__(self) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""One session-scoped fixture that runs the real experiments (real nnU-Net, tiny data and training) once
+for every end-to-end test: an uninterrupted run, and the same experiment killed with SIGKILL at several
+points and resumed. Both go through the ``nnactive`` command line in subprocesses."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from e2e.runs import KILL_POINTS, STRATEGY, E2ERuns, Experiment, experiment_in, nnactive, run_arguments
+
+from nnactive_core.experiment.layout import Roots
+
+
+@pytest.fixture(scope="session")
+def e2e_runs(tmp_path_factory) -> E2ERuns:
+    """The reference experiment and the killed-and-resumed one; both share the base dataset (planned
+    once, by the first)."""
+    from nnactive_core.plugins import registry
+
+    missing = {"random-label2-all-classes", STRATEGY} - set(registry().names("strategy"))
+    if missing:
+        pytest.skip(f"strategy plugins not installed: {', '.join(sorted(missing))}")
+    base = tmp_path_factory.mktemp("e2e")
+    raw = base / "raw"
+    reference = Roots(raw=raw, data=base / "reference", results=base / "reference")
+    resumed = Roots(raw=raw, data=base / "resumed", results=base / "resumed")
+
+    outputs = [nnactive(["run", *run_arguments()], reference)]
+    assert outputs[0].returncode == 0, outputs[0].stdout + outputs[0].stderr
+    reference_run = experiment_in(reference, outputs)
+
+    killed = []
+    for point in KILL_POINTS:
+        result = nnactive(["run", *run_arguments()], resumed, kill_at=point)
+        killed.append(result)
+        assert result.returncode == -9, f"not killed at {point}: {result.stdout}{result.stderr}"
+    last = nnactive(["run", "--experiment", reference_run.layout.name], resumed)
+    assert last.returncode == 0, last.stdout + last.stderr
+    runs = E2ERuns(reference=reference_run, resumed=experiment_in(resumed, [*killed, last]))
+    yield runs
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def e2e_experiment(e2e_runs: E2ERuns) -> Experiment:
+    """The uninterrupted experiment: 2 loops of pred_entropy on tiny demo data."""
+    return e2e_runs.reference

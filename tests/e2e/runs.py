@@ -1,0 +1,82 @@
+"""The end-to-end experiments: their settings, the ``nnactive`` command line in a subprocess and the
+records the fixture hands to the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+
+from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.layout import ExperimentLayout, Roots, list_experiments
+
+STRATEGY = "pred_entropy"
+DATA_OPTIONS = {"n_cases": 8, "n_validation": 2, "size": 32}
+TRAINING = {"epochs": 2, "iterations_per_epoch": 2, "val_iterations_per_epoch": 0, "patch_size": [16, 16, 16]}
+KILL_POINTS = (
+    "train:0:1:1",  # mid-training: fold 0 finished, fold 1 after its first epoch
+    "query:0:case:3",  # mid-query: four pool cases predicted
+    "query:0:before-state",  # loop_001.json written, state not yet saved
+    "annotate:0:labels-written",  # partial labels rewritten, costs and splits not yet
+)
+TIMEOUT = 900
+
+
+def run_arguments() -> list[str]:
+    options = {
+        "--strategy": STRATEGY,
+        "--dataset": "Dataset900_Demo",
+        "--dataset-adapter": "demo",
+        "--patch-size": "4,8,8",
+        "--query-size": "10",
+        "--loops": "2",
+        "--seed": "7",
+        "--folds": "2",
+        "--profile": "tiny",
+        "--agg-stride": "2",
+    }
+    arguments = [item for pair in options.items() for item in pair]
+    arguments += [f"--dataset-option={key}={value}" for key, value in DATA_OPTIONS.items()]
+    arguments += [f"--train-option={key}={json.dumps(value)}" for key, value in TRAINING.items()]
+    return ["--no-val-mirroring", *arguments]
+
+
+def nnactive(arguments: list[str], roots: Roots, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **roots.env(), "NNACTIVE_TEST_KILL_AT": kill_at or ""}
+    return subprocess.run(
+        [sys.executable, "-c", "from nnactive_core.cli.main import main; main()", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Experiment:
+    roots: Roots
+    layout: ExperimentLayout
+    config: ExperimentConfig
+    outputs: list[subprocess.CompletedProcess]
+
+
+@attrs.frozen(kw_only=True)
+class E2ERuns:
+    reference: Experiment
+    resumed: Experiment
+
+
+def experiment_in(roots: Roots, outputs: list[subprocess.CompletedProcess]) -> Experiment:
+    found = list_experiments(roots)
+    assert len(found) == 1, "\n".join(o.stdout + o.stderr for o in outputs)
+    return Experiment(
+        roots=roots, layout=found[0], config=ExperimentConfig.load(found[0].results), outputs=outputs
+    )
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
