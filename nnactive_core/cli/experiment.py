@@ -185,7 +185,7 @@ def setup(**options) -> None:
     with user_errors():
         roots = roots_from_env()
         config = build_config(options, roots)
-        layout = setup_experiment(config, roots)
+        layout = setup_experiment(config, roots, echo=_echo)
     click.echo(f"experiment {layout.name}")
     click.echo(f"  results: {layout.results}")
     click.echo(f"  nnU-Net raw: {layout.raw}")
@@ -217,7 +217,7 @@ def run(experiment: str | None, allow_version_change: bool, **options) -> None:
                     f"experiment {experiment!r} not found under {roots.results}; see `nnactive status`"
                 )
         else:
-            layout = setup_experiment(build_config(options, roots), roots)
+            layout = setup_experiment(build_config(options, roots), roots, echo=_echo)
         run_one(layout, allow_version_change)
 
 
@@ -274,12 +274,15 @@ def demo(strategy: str | None, output: Path | None, loops: int, seed: int, devic
     with user_errors():
         roots = demo_roots(output)
         config = demo_config(strategy=strategy, loops=loops, seed=seed, device=device)
-        click.echo(
-            f"demo: {config.strategy} for {loops} loops; data and results under {roots.data.parent}", err=True
-        )
-        layout = setup_experiment(config, roots)
+        click.echo(f"demo: {config.strategy}, {loops} loops; results under {roots.results}", err=True)
+        layout = setup_experiment(config, roots, echo=_echo)
         run_one(layout, allow_version_change=False)
-    report = run_analysis(roots, config)
+    from nnactive_core.analysis.report import AnalysisError
+
+    try:
+        report = run_analysis(roots, config)
+    except AnalysisError as error:
+        raise click.ClickException(f"analysis of {roots.results_group(config.dataset)}: {error}") from None
     click.echo(f"results table: {report.main_table}")
     for path in report.learning_curves:
         click.echo(f"learning curve: {path}")

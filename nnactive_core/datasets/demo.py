@@ -34,7 +34,7 @@ FOLDER_PATTERN = re.compile(r"^Dataset(\d{3,})_(.+)$")
 
 # Intensities before bias field and noise (body 0.25, air 0): every structure differs from what
 # surrounds it by at least 0.3, six noise standard deviations, so a tiny network learns it quickly.
-INTENSITY = {"body": 0.25, "organ": 0.65, "gland": 1.05, "vessel": 1.3, "lesion": 0.3}
+INTENSITY = {"body": 0.25, "organ": 0.65, "gland": 1.05, "vessel": 1.7, "lesion": 0.3}
 NOISE = 0.05
 SCALE = 100.0
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import nullcontext
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from nnactive_core.experiment.layout import (
 )
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.oracle import write_partial_labels
+from nnactive_core.experiment.progress import LOG_FILE, Reporter
 from nnactive_core.experiment.querying import resolve_strategy, starting_budget
 from nnactive_core.experiment.state import SETUP, State, load_state, save_state
 from nnactive_core.experiment.versions import check_versions, used_distributions
@@ -33,7 +35,6 @@ from nnactive_core.patches.patch import loop_file_name, save_loop
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
-    from nnactive_core.experiment.progress import Reporter
     from nnactive_core.plugins import Registry
 
 PATHS_FILE = "paths.json"
@@ -196,11 +197,11 @@ def setup_experiment(
     roots: Roots,
     *,
     registry: Registry | None = None,
-    reporter: Reporter | None = None,
     device: str | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> ExperimentLayout:
-    """Set up (or finish setting up) the experiment of ``config``; returns its layout."""
-    from nnactive_core.experiment.progress import Reporter
+    """Set up (or finish setting up) the experiment of ``config``; returns its layout. ``echo`` shows
+    the setup's messages (planning the base dataset) to the user; they go to ``log.txt`` either way."""
     from nnactive_core.plugins import registry as load_registry
 
     registry = registry or load_registry()
@@ -211,20 +212,16 @@ def setup_experiment(
         state = load_state(layout.results)
         if state.step != SETUP:
             return layout
-        context = (
-            nullcontext(reporter)
-            if reporter is not None
-            else Reporter(
-                layout.results, layout.name, config.query_steps, display=False, echo=lambda line: None
-            )
-        )
-        with context as active:
+        quiet = echo or (lambda line: None)
+        with Reporter(layout.results, layout.name, config.query_steps, display=False, echo=quiet) as active:
             try:
                 run_setup_step(
                     layout, config, dataset, registry, active, device or models.device_name(config)
                 )
             except Exception as error:
-                save_state(layout.results, state.with_error(f"setup: {type(error).__name__}: {error}"))
-                raise
+                message = f"setup of {layout.name}: {type(error).__name__}: {error}"
+                active.error(f"{message}\n{traceback.format_exc()}")
+                save_state(layout.results, state.with_error(message))
+                raise SetupError(f"{message}; details in {layout.results / LOG_FILE}") from error
             save_state(layout.results, state.advance(config.query_steps))
     return layout

@@ -182,6 +182,8 @@ def query_case(
 ) -> _CaseCandidates:
     """The non-overlapping candidates of one case, every pool with its quota, pools in the
     strategy's order (earlier pools win)."""
+    if strategy.requires_features and case.load_features is None:
+        raise ValueError(f"{who(strategy, owner)} requires features, but none were captured for {case.file}")
     probabilities = case.load_probabilities()
     full_shape = tuple(int(s) for s in probabilities.shape)
     if len(full_shape) != 5 or full_shape[2:] != case.shape:
@@ -218,11 +220,12 @@ def query_case(
     start = np.concatenate(starts)
     features = None
     if strategy.requires_features:
-        if case.load_features is None:
-            raise ValueError(
-                f"{who(strategy, owner)} requires features, but none were captured for {case.file}"
-            )
         feature_map, factor = case.load_features()
+        if np.ndim(feature_map) != 4 or len(factor) != 3:
+            raise ValueError(
+                f"features of {case.file}: expected an F x z x y x x map and 3 factors, got shape "
+                f"{np.shape(feature_map)} and factors {factor}"
+            )
         features = candidate_features(feature_map, factor, start, kernel)
     return _CaseCandidates(
         start=start,

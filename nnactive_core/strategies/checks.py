@@ -154,6 +154,7 @@ def check_placement(
             f"place returned {len(patches)} patches; the query needs exactly {ctx.query_size}",
         )
     accepted: dict[str, list[Patch]] = {}
+    free_masks: dict[str, np.ndarray | None] = {}
     for patch in ctx.annotated:
         accepted.setdefault(patch.file, []).append(patch)
     for index, patch in enumerate(patches):
@@ -179,7 +180,9 @@ def check_placement(
                 f"{other.start}+{other.size} (allowed overlap {ctx.patch_overlap:g} of its volume)",
             )
         if free_mask_of is not None and ctx.free_overlap < 1.0:
-            free = free_mask_of(patch.file)
+            if patch.file not in free_masks:
+                free_masks[patch.file] = free_mask_of(patch.file)
+            free = free_masks[patch.file]
             limit = overlap_limit(patch.size, ctx.free_overlap)
             if free is not None and int(np.count_nonzero(free[patch.slices])) > limit:
                 raise _fail(

@@ -6,6 +6,8 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from nnactive_core.patches.aggregate import box_means
 from nnactive_core.patches.compose import power_noise
@@ -342,3 +344,83 @@ def test_placement_violations(patches, ctx, message):
     fields = {"query_size": 1, **ctx}
     with pytest.raises(QueryCheckError, match=message):
         run_placement_query(Fixed(patches), oracle(), context(**fields), owner="my-plugin")
+
+
+class ThreePools(ScoreStrategy):
+    """Three differently scored pools with their own quotas, visited in a seeded random order."""
+
+    name = "three-pools"
+    description = "Class 1, class 2 and the global pool."
+
+    def pools(self, ctx):
+        return (1, 2, GLOBAL_POOL)
+
+    def voxel_scores(self, probs, ctx):
+        mean = probs.float().mean(0)
+        return torch.stack([mean[1], mean[2], 1 - mean[0]])
+
+    def pool_order(self, pools, rng):
+        return [pools[i] for i in rng.permutation(len(pools))]
+
+    def case_quotas(self, ctx):
+        return {1: ctx.patches_per_case, 2: 1, GLOBAL_POOL: ctx.patches_per_case}
+
+    def compose(self, candidates, ctx, rng):
+        return rng.permutation(len(candidates))[: ctx.query_size]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shapes=st.lists(st.tuples(*[st.integers(2, 9)] * 3), min_size=1, max_size=3),
+    patch=st.tuples(*[st.integers(1, 5)] * 3),
+    stride=st.tuples(*[st.integers(1, 3)] * 3),
+    patches_per_case=st.integers(1, 3),
+    patch_overlap=st.sampled_from([0.0, 0.3]),
+    seed=st.integers(0, 1000),
+)
+def test_engine_candidates_are_valid_for_any_pool(
+    shapes, patch, stride, patches_per_case, patch_overlap, seed
+):
+    rng = np.random.default_rng(seed)
+    annotated = []
+    for index, shape in enumerate(shapes):
+        size = rng.integers(1, np.array(shape) + 1)
+        annotated.append(
+            Patch(file=f"case_{index}.nii.gz", start=rng.integers(0, np.array(shape) - size + 1), size=size)
+        )
+    pool = [
+        CaseInput(
+            file=f"case_{i}.nii.gz",
+            shape=shape,
+            load_probabilities=lambda i=i, shape=shape: make_probabilities(shape=shape, seed=seed + i),
+        )
+        for i, shape in enumerate(shapes)
+    ]
+    ctx = context(
+        patch_size=patch,
+        stride=stride,
+        patches_per_case=patches_per_case,
+        query_size=1,
+        patch_overlap=patch_overlap,
+        annotated=annotated,
+        seed=seed,
+    )
+    try:
+        result = run_score_query(ThreePools(), pool, ctx)
+    except QueryCheckError as error:
+        # the annotated patches can leave no room at all on tiny cases
+        event("no room")
+        assert "only 0 non-overlapping candidates" in str(error)
+        return
+    table = result.candidates
+    for index, shape in enumerate(shapes):
+        rows = np.flatnonzero(table.case_index == index)
+        patches = [table.patch(int(r)) for r in rows]
+        for pool_id, quota in ((1, patches_per_case), (2, 1), (GLOBAL_POOL, patches_per_case)):
+            assert (table.pool[rows] == pool_id).sum() <= quota
+        for i, patch_i in enumerate(patches):
+            assert patch_i.fits_in(shape)
+            assert all(s % t == 0 for s, t in zip(patch_i.start, stride, strict=True))
+            for other in [annotated[index], *patches[:i]]:
+                assert patch_i.intersection_volume(other) <= patch_overlap * patch_i.volume
+    assert len(result.patches) == 1

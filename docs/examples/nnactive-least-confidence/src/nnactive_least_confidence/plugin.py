@@ -1,10 +1,15 @@
 """Registers ``least_confidence``: score = 1 - max_c p̄_c(x), the ensemble's doubt about its own
 prediction at each voxel. The core aggregates, selects and composes; the plugin only scores."""
 
-import torch
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from nnactive_core import hookimpl
 from nnactive_core.strategies.api import ScoreStrategy
+
+if TYPE_CHECKING:  # torch is imported only when a query runs, so `nnactive --help` stays instant
+    import torch
 
 
 class LeastConfidence(ScoreStrategy):
