@@ -3,8 +3,9 @@
 Runs the demo experiment (``nnactive demo``'s config: demo phantoms, tiny profile) and reports per
 loop, from the runner's ``timings.json``:
 
-- the loop's wall time (sum of its steps), the time spent training and predicting (validation set
-  and pool), and the share of the loop spent *outside* training and prediction (goal: <= 5%);
+- the loop's wall time (sum of its steps), the time spent training and predicting (the validation step,
+  which is ensemble prediction plus metrics, and the pool prediction inside the query step), and the
+  share of the loop spent *outside* training and prediction (goal: <= 5%);
 - how many cases were preprocessed, against the cases annotated so far and the pool: a loop only
   re-preprocesses the cases whose labels its new patches changed.
 
@@ -35,9 +36,7 @@ def loop_rows(layout, loops: int, pool_size: int) -> list[dict]:
         annotated |= new
         wall = sum(timings.get(f"{step}_seconds", 0.0) for step in STEPS)
         training = sum(timings.get("training_seconds_per_fold", {}).values())
-        prediction = timings.get("validation_prediction_seconds", 0.0) + timings.get(
-            "pool_prediction_seconds", 0.0
-        )
+        prediction = timings.get("validate_seconds", 0.0) + timings.get("pool_prediction_seconds", 0.0)
         rows.append(
             {
                 "loop": loop,

@@ -212,9 +212,6 @@ class ExperimentConfig:
             raise ConfigError(f"{path}: expected a JSON object")
         return cls.from_json(payload, source=str(path))
 
-    def evolve(self, **changes) -> ExperimentConfig:
-        return attrs.evolve(self, **changes)
-
 
 def format_name(config: ExperimentConfig) -> str:
     """``<Base>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N``."""

@@ -19,10 +19,12 @@ DEMO_DATA = {"n_cases": 20, "n_validation": 6, "size": 48}
 """Phantoms: 20 pool cases and 6 held-out ones of 48^3 voxels (see nnactive_core.datasets.demo)."""
 DEMO_SETTINGS = {
     "patch_size": (12, 24, 24),
-    "query_size": 10,
+    "query_size": 20,
+    "starting_budget_size": 10,
     "folds": 2,
     "agg_stride": (2, 4, 4),
     "training_profile": "tiny",
+    "training_overrides": {"epochs": 24},
     "val_mirroring": False,
     "query_mirroring": False,
 }

@@ -128,10 +128,6 @@ class ExperimentLayout:
     def loop_results(self, loop: int) -> Path:
         return self.results / f"loop_{loop:03d}"
 
-    def training(self, loop: int) -> Path:
-        """The loop's trained models: one nnU-Net model folder with ``fold_k`` inside."""
-        return self.trainings / f"loop_{loop:03d}"
-
     def nnunet_env(self) -> dict[str, str]:
         """The standard nnU-Net variables that make plain nnU-Net tools see this experiment's group."""
         return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 ANNOTATED_CLASSES_FILE = "annotated_classes.json"
 SUMMARY_FILE = "summary.json"
 COSTS_FILE = "costs.json"
+IN_PROCESS_PREPROCESSING_VOXELS = 20_000_000
+"""Up to this many voxels per preprocessing call (about 2-3 s of work) no worker pool is started."""
 
 
 def folders(layout: ExperimentLayout) -> NnunetFolders:
@@ -131,10 +134,14 @@ def prepare_plans(
     prepare_experiment_plans(base, layout.base, folders(layout), layout.folder, profile(config))
 
 
-def preprocess(layout: ExperimentLayout, cases: Sequence[str]) -> list[str]:
+def preprocess(layout: ExperimentLayout, dataset: Dataset, cases: Sequence[str]) -> list[str]:
+    """Preprocess ``cases`` with the experiment's plans. Small loads run in this process: a spawned
+    worker first re-imports torch and nnU-Net, seconds that small cases never win back."""
     from nnactive_core.nnunet.preprocessing import preprocess_cases
 
-    return preprocess_cases(folders(layout), layout.folder, cases)
+    voxels = sum(int(np.prod(dataset.shape(case))) for case in cases)
+    workers = 1 if voxels <= IN_PROCESS_PREPROCESSING_VOXELS else None
+    return preprocess_cases(folders(layout), layout.folder, cases, num_processes=workers)
 
 
 def write_splits(layout: ExperimentLayout, config: ExperimentConfig, loop: int) -> list[str]:
@@ -170,16 +177,20 @@ def train_fold(
     from nnactive_core.nnunet.training import train_fold as nnunet_train_fold
 
     training = profile(config)
-    result = nnunet_train_fold(
-        folders(layout),
-        layout.folder,
-        fold,
-        training,
-        seed=config.seed,
-        loop=loop,
-        device=device,
-        on_epoch=lambda epoch, loss: advance(epoch + 1, training.epochs),
-    )
+    with warnings.catch_warnings():
+        # nnU-Net's pseudo Dice divides by zero for classes absent from a validation batch: expected
+        # with few annotated patches, and noise on the console
+        warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
+        result = nnunet_train_fold(
+            folders(layout),
+            layout.folder,
+            fold,
+            training,
+            seed=config.seed,
+            loop=loop,
+            device=device,
+            on_epoch=lambda epoch, loss: advance(epoch + 1, training.epochs),
+        )
     return result.losses[-1] if result.losses else float("nan")
 
 

@@ -99,8 +99,3 @@ def write_partial_labels(
 def changed_cases(dataset: Dataset, new_patches: Iterable[Patch]) -> list[str]:
     """Cases whose labels a loop's new patches change."""
     return sorted({dataset.case_of_file(p.file) for p in new_patches})
-
-
-def annotated_cases(dataset: Dataset, patches: Iterable[Patch]) -> list[str]:
-    """Cases with at least one annotated patch: the ones nnU-Net trains on."""
-    return changed_cases(dataset, patches)

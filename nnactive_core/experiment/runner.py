@@ -19,6 +19,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -70,13 +71,13 @@ class LoopTimings:
     """``loop_XXX/timings.json``: seconds per step, training and prediction time inside them and
     how many cases were preprocessed; a repeated step replaces its entry."""
 
-    path: os.PathLike
+    path: Path
     values: dict = attrs.field(factory=dict)
 
     @classmethod
-    def load(cls, path) -> LoopTimings:
+    def load(cls, path: Path) -> LoopTimings:
         try:
-            return cls(path=path, values=json.loads(open(path).read()))
+            return cls(path=path, values=json.loads(Path(path).read_text()))
         except (OSError, ValueError):
             return cls(path=path)
 
@@ -151,7 +152,7 @@ class Runner:
         new = load_loop(self.layout.raw / loop_file_name(state.loop))
         cases = changed_cases(self.dataset, new)
         self.reporter.info(f"preprocessing {len(cases)} case(s) whose labels changed: {', '.join(cases)}")
-        models.preprocess(self.layout, cases)
+        models.preprocess(self.layout, self.dataset, cases)
         self.timings(state.loop).record(preprocessed_cases=len(cases), preprocessed=cases)
         return state.advance(self.config.query_steps)
 
@@ -177,7 +178,6 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def validate(self, state: State) -> State:
-        started = time.monotonic()
         summary = models.validate(
             self.layout,
             self.config,
@@ -186,7 +186,6 @@ class Runner:
             self.device,
             self.reporter.advancer("validation cases"),
         )
-        self.timings(state.loop).record(validation_prediction_seconds=time.monotonic() - started)
         self.reporter.say(self.loop_line(state.loop, summary))
         return state.advance(self.config.query_steps)
 

@@ -20,7 +20,8 @@ One active-learning loop, as the experiment runner drives it::
     group = NnunetFolders.under(nnactive_data / "Dataset004_Hippocampus")
     profile = get_profile("tiny", epochs=5)
     plan_dataset(base, "Dataset004_Hippocampus")                  # once per base dataset
-    prepare_experiment_plans(base, "Dataset004_Hippocampus", group, experiment, profile)  # once per experiment
+    # once per experiment:
+    prepare_experiment_plans(base, "Dataset004_Hippocampus", group, experiment, profile)
 
     preprocess_cases(group, experiment, changed_cases)            # every loop: cases whose labels changed
     splits = make_splits(labels_per_annotated_case, n_folds=5, seed=seed)

@@ -46,7 +46,8 @@ def configure_process_defaults() -> None:
     """Set the import-time nnU-Net variables to values sized to this machine, unless already set.
 
     ``nnUNet_n_proc_DA`` stays positive here: planning calls ``torch.set_num_threads`` with it, which
-    fails for 0. Training on the CPU lowers it to 0 only while a fold trains (see :func:`augmentation_workers`).
+    fails for 0. Training on the CPU lowers it to 0 only while a fold trains
+    (see :func:`augmentation_workers`).
     ``nnUNet_compile`` is left alone: nnU-Net never compiles on the CPU and compiles on CUDA by default.
     """
     os.environ.setdefault("nnUNet_def_n_proc", str(default_processes()))
@@ -65,7 +66,11 @@ class NnunetFolders:
     def under(cls, root: Path) -> NnunetFolders:
         """``root/nnUNet_raw``, ``root/nnUNet_preprocessed``, ``root/nnUNet_results``."""
         root = Path(root)
-        return cls(raw=root / "nnUNet_raw", preprocessed=root / "nnUNet_preprocessed", results=root / "nnUNet_results")
+        return cls(
+            raw=root / "nnUNet_raw",
+            preprocessed=root / "nnUNet_preprocessed",
+            results=root / "nnUNet_results",
+        )
 
     def raw_dataset(self, dataset: str) -> Path:
         return self.raw / dataset
@@ -135,12 +140,16 @@ def resolve_device(requested: str | None = None) -> torch.device:
     try:
         device = torch.device(requested)
     except (RuntimeError, ValueError) as error:
-        raise ValueError(f"unknown device {requested!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from error
+        raise ValueError(
+            f"unknown device {requested!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from error
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {requested!r} requested but CUDA is not available")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {requested!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
+            raise ValueError(
+                f"device {requested!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {requested!r} requested but MPS is not available")
     return device

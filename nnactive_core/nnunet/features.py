@@ -112,4 +112,3 @@ def to_raw_grid(
     order = [0, *[axis + 1 for axis in transpose_backward]]
     raw_factor = tuple(int(factor[axis]) for axis in transpose_backward)
     return np.ascontiguousarray(mapped.transpose(order)), raw_factor  # type: ignore[return-value]
-

@@ -91,7 +91,9 @@ def shrink_plans(plans: dict, profile: TrainingProfile, configuration: str = CON
     if profile.patch_size is not None or profile.n_stages is not None:
         patch = profile.patch_size if profile.patch_size is not None else config["patch_size"]
         if len(patch) != len(config["spacing"]):
-            raise ValueError(f"patch size {patch} does not match the {len(config['spacing'])}-D configuration")
+            raise ValueError(
+                f"patch size {patch} does not match the {len(config['spacing'])}-D configuration"
+            )
         _, strides, kernels, patch, _ = get_pool_and_conv_props(
             config["spacing"], list(patch), _MIN_FEATURE_MAP_EDGE, 999999
         )
@@ -139,7 +141,9 @@ def prepare_experiment_plans(
     base_dir = base.preprocessed_dataset(base_dataset)
     for name in (f"{PLANS}.json", "dataset_fingerprint.json"):
         if not (base_dir / name).is_file():
-            raise FileNotFoundError(f"{base_dir / name} not found: plan the base dataset {base_dataset} first")
+            raise FileNotFoundError(
+                f"{base_dir / name} not found: plan the base dataset {base_dataset} first"
+            )
     raw_json = experiment.raw_dataset(experiment_dataset) / "dataset.json"
     if not raw_json.is_file():
         raise FileNotFoundError(f"{raw_json} not found: create the experiment dataset first")

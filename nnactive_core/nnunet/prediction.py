@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import redirect_stdout
 from io import StringIO
-from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -107,9 +107,13 @@ class EnsemblePredictor:
             raise ValueError(f"dtype must be float16 or float32, got {self.dtype}")
         self.memory_limit_bytes = memory_limit_bytes
         self.spill_dir = spill_dir
-        self.models: FoldModels = load_fold_models(model_dir, folds, device=self.device, checkpoint_name=checkpoint_name)
+        self.models: FoldModels = load_fold_models(
+            model_dir, folds, device=self.device, checkpoint_name=checkpoint_name
+        )
         if mirroring and self.models.mirror_axes is None:
-            raise ValueError(f"mirroring requested but the models in {model_dir} were trained without mirror axes")
+            raise ValueError(
+                f"mirroring requested but the models in {model_dir} were trained without mirror axes"
+            )
         with redirect_stdout(StringIO()):  # a notice about on-device prediction, printed for every CPU
             self.predictor = _TilePredictor(
                 tile_step_size=tile_step_size,
@@ -121,7 +125,13 @@ class EnsemblePredictor:
             )
         m = self.models
         self.predictor.manual_initialization(
-            m.network, m.plans_manager, m.configuration_manager, m.parameters, m.dataset_json, m.trainer_name, m.mirror_axes
+            m.network,
+            m.plans_manager,
+            m.configuration_manager,
+            m.parameters,
+            m.dataset_json,
+            m.trainer_name,
+            m.mirror_axes,
         )
         self.capture_features = capture_features
         if capture_features:
@@ -155,7 +165,9 @@ class EnsemblePredictor:
             image_files, None, m.plans_manager, m.configuration_manager, m.dataset_json
         )
         data = torch.from_numpy(data)
-        raw_shape = tuple(int(properties["shape_before_cropping"][i]) for i in m.plans_manager.transpose_backward)
+        raw_shape = tuple(
+            int(properties["shape_before_cropping"][i]) for i in m.plans_manager.transpose_backward
+        )
         shape = (self.members, m.label_manager.num_segmentation_heads, *raw_shape)
         stack, spill = self._allocate(case, shape)
         maps = []
@@ -183,7 +195,9 @@ class EnsemblePredictor:
         features = None
         if maps:
             features = FeatureMap(values=np.concatenate(maps), factor=factor, members=self.members)
-        return CasePrediction(case=case, probabilities=stack, features=features, spilled=spill is not None), spill
+        return CasePrediction(
+            case=case, probabilities=stack, features=features, spilled=spill is not None
+        ), spill
 
     def _allocate(self, case: str, shape: tuple[int, ...]) -> tuple[np.ndarray, Path | None]:
         size = int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize

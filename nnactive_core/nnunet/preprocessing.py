@@ -31,12 +31,14 @@ def case_files(raw_dataset: Path, dataset_json: dict, case: str) -> tuple[list[P
     """The image files (one per channel, in channel order) and the label file of a training case."""
     ending = dataset_json["file_ending"]
     pattern = re.compile(re.escape(case) + r"_\d{4}" + re.escape(ending))
-    images = sorted(p for p in (raw_dataset / "imagesTr").glob(f"{case}_*{ending}") if pattern.fullmatch(p.name))
+    images = sorted(
+        p for p in (raw_dataset / "imagesTr").glob(f"{case}_*{ending}") if pattern.fullmatch(p.name)
+    )
     n_channels = len(dataset_json.get("channel_names", dataset_json.get("modality", {})))
     if len(images) != n_channels:
         raise FileNotFoundError(
-            f"case {case!r}: expected {n_channels} image file(s) {case}_XXXX{ending} in {raw_dataset / 'imagesTr'}, "
-            f"found {len(images)}"
+            f"case {case!r}: expected {n_channels} image file(s) {case}_XXXX{ending} in "
+            f"{raw_dataset / 'imagesTr'}, found {len(images)}"
         )
     label = raw_dataset / "labelsTr" / f"{case}{ending}"
     if not label.is_file():
@@ -81,7 +83,10 @@ def preprocess_cases(
     raw = folders.raw_dataset(dataset)
     dataset_json = json.loads((raw / "dataset.json").read_text())
     files = {case: case_files(raw, dataset_json, case) for case in cases}
-    output = folders.preprocessed_dataset(dataset) / PlansManager(plans).get_configuration(configuration).data_identifier
+    output = (
+        folders.preprocessed_dataset(dataset)
+        / PlansManager(plans).get_configuration(configuration).data_identifier
+    )
     output.mkdir(parents=True, exist_ok=True)
     gt_folder = folders.preprocessed_dataset(dataset) / "gt_segmentations"
     jobs = [
@@ -95,7 +100,7 @@ def preprocess_cases(
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             list(pool.map(_preprocess_case, *zip(*jobs, strict=True)))
-    for case, (_, label) in files.items():
+    for _, label in files.values():
         target = gt_folder / label.name
         atomic_write_with(target, lambda tmp, source=label: shutil.copyfile(source, tmp))
     return cases
@@ -117,7 +122,9 @@ def _preprocess_case(
     output_dir = Path(output)
     staging = Path(tempfile.mkdtemp(prefix=f".{case}.", dir=output_dir))
     try:
-        preprocessor.run_case_save(str(staging / case), list(images), label, plans_manager, config, dataset_json)
+        preprocessor.run_case_save(
+            str(staging / case), list(images), label, plans_manager, config, dataset_json
+        )
         produced = {p.name: p for p in staging.iterdir()}
         for suffix in _CASE_SUFFIXES:
             if f"{case}{suffix}" not in produced:

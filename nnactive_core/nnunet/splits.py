@@ -52,10 +52,13 @@ def make_splits(
     cases = sorted(case_labels)
     if len(cases) < n_folds:
         raise ValueError(
-            f"{len(cases)} annotated case(s) cannot fill {n_folds} folds; annotate more cases or use fewer folds"
+            f"{len(cases)} annotated case(s) cannot fill {n_folds} folds; "
+            "annotate more cases or use fewer folds"
         )
     labels = {case: {int(v) for v in case_labels[case]} for case in cases}
-    ensure = sorted({v for values in labels.values() for v in values} if ensure_labels is None else set(ensure_labels))
+    ensure = sorted(
+        {v for values in labels.values() for v in values} if ensure_labels is None else set(ensure_labels)
+    )
     rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, n_folds]))
 
     folds: list[list[str]] = [[] for _ in range(n_folds)]
@@ -72,7 +75,10 @@ def make_splits(
         raise RuntimeError(f"internal error: an empty fold in the split {folds}")
     result = Splits(
         folds=[
-            {"train": sorted(c for other, f in enumerate(folds) if other != k for c in f), "val": sorted(fold)}
+            {
+                "train": sorted(c for other, f in enumerate(folds) if other != k for c in f),
+                "val": sorted(fold),
+            }
             for k, fold in enumerate(folds)
         ],
         warnings=warnings,
@@ -101,7 +107,8 @@ def _ensure_classes(
         if total < 2:
             owners = ", ".join(c for c in labels if label in labels[c]) or "no case"
             warnings.append(
-                f"class {label} is annotated in {total} case(s) ({owners}); it cannot be in two validation folds"
+                f"class {label} is annotated in {total} case(s) ({owners}); "
+                "it cannot be in two validation folds"
             )
             unensured.add(label)
             continue
@@ -122,7 +129,9 @@ def _ensure_classes(
     return unensured
 
 
-def _smallest_folds(folds: list[list[str]], allowed: Iterable[int], count: int, rng: np.random.Generator) -> list[int]:
+def _smallest_folds(
+    folds: list[list[str]], allowed: Iterable[int], count: int, rng: np.random.Generator
+) -> list[int]:
     """``count`` distinct folds among ``allowed`` with the fewest cases; ties broken at random."""
     allowed = list(allowed)
     tie_break = rng.permutation(len(allowed))

@@ -97,7 +97,9 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         self.epoch_callback: EpochCallback | None = None
         self.save_every = 10**9
 
-    def configure(self, profile: TrainingProfile, *, on_epoch: EpochCallback | None = None, verbose: bool = False):
+    def configure(
+        self, profile: TrainingProfile, *, on_epoch: EpochCallback | None = None, verbose: bool = False
+    ):
         """Apply a training profile (run before :meth:`initialize`; network fields live in the plans)."""
         if self.was_initialized:
             raise RuntimeError("configure the trainer before it is initialized")
@@ -122,7 +124,12 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         if self.label_manager.has_regions:
             return super()._build_loss()
         loss = DC_and_CE_loss(
-            {"batch_dice": self.configuration_manager.batch_dice, "smooth": 0.0, "do_bg": False, "ddp": self.is_ddp},
+            {
+                "batch_dice": self.configuration_manager.batch_dice,
+                "smooth": 0.0,
+                "do_bg": False,
+                "ddp": self.is_ddp,
+            },
             {},
             weight_ce=1,
             weight_dice=1,
@@ -185,7 +192,9 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         dl_tr = loader_class(
             dataset_tr, self.batch_size, initial_patch_size, patch_size, transforms=train_transforms, **common
         )
-        dl_val = loader_class(dataset_val, self.batch_size, patch_size, patch_size, transforms=val_transforms, **common)
+        dl_val = loader_class(
+            dataset_val, self.batch_size, patch_size, patch_size, transforms=val_transforms, **common
+        )
 
         workers = augmentation_workers(self.device)
         if workers == 0:
@@ -196,7 +205,13 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
                 dl_tr, None, workers, max(6, workers // 2), None, pin_memory=pin, wait_time=0.002
             )
             gen_val = NonDetMultiThreadedAugmenter(
-                dl_val, None, max(1, workers // 2), max(3, workers // 4), None, pin_memory=pin, wait_time=0.002
+                dl_val,
+                None,
+                max(1, workers // 2),
+                max(3, workers // 4),
+                None,
+                pin_memory=pin,
+                wait_time=0.002,
             )
         next(gen_train)
         next(gen_val)
@@ -217,11 +232,14 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         epoch = self.current_epoch
         self.logger.log("epoch_end_timestamps", time.time(), epoch)
         train_loss = float(self.logger.get_value("train_losses", step=-1))
-        seconds = self.logger.get_value("epoch_end_timestamps", -1) - self.logger.get_value("epoch_start_timestamps", -1)
+        seconds = self.logger.get_value("epoch_end_timestamps", -1) - self.logger.get_value(
+            "epoch_start_timestamps", -1
+        )
         self.print_to_log_file("train_loss", np.round(train_loss, decimals=4))
         self.print_to_log_file("val_loss", np.round(self.logger.get_value("val_losses", step=-1), decimals=4))
         self.print_to_log_file(
-            "Pseudo dice", [np.round(i, decimals=4) for i in self.logger.get_value("dice_per_class_or_region", -1)]
+            "Pseudo dice",
+            [np.round(i, decimals=4) for i in self.logger.get_value("dice_per_class_or_region", -1)],
         )
         self.print_to_log_file(f"Epoch time: {np.round(seconds, decimals=2)} s")
         if (epoch + 1) % self.save_every == 0 and epoch != self.num_epochs - 1:
@@ -264,4 +282,3 @@ def _plain(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
-

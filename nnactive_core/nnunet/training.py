@@ -69,7 +69,9 @@ def build_trainer(
     plans["continue_training"] = False  # nnUNetTrainer.__init__ pops this key
     dataset_json = load_json(str(folders.preprocessed_dataset(dataset) / "dataset.json"))
     with nnunet_paths(folders), _console(verbose):
-        trainer = nnActiveTrainer(plans=plans, configuration=configuration, fold=fold, dataset_json=dataset_json, device=device)
+        trainer = nnActiveTrainer(
+            plans=plans, configuration=configuration, fold=fold, dataset_json=dataset_json, device=device
+        )
     trainer.configure(profile, on_epoch=on_epoch, verbose=verbose)
     return trainer
 
@@ -106,7 +108,14 @@ def train_fold(
     seed_everything(seed, loop, fold)
     start = time.perf_counter()
     trainer = build_trainer(
-        folders, dataset, fold, profile, device=device, on_epoch=on_epoch, configuration=configuration, verbose=verbose
+        folders,
+        dataset,
+        fold,
+        profile,
+        device=device,
+        on_epoch=on_epoch,
+        configuration=configuration,
+        verbose=verbose,
     )
     workers = str(augmentation_workers(device))
     # no stdout redirection here: the caller's progress display writes to stdout from on_epoch

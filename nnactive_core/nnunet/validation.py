@@ -10,9 +10,9 @@ process because nnU-Net's version always starts a spawn pool.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from contextlib import redirect_stdout
 from io import StringIO
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,11 @@ def validate_ensemble(
     per_case = []
     for case, image_files, label_file in cases:
         data, _, properties = preprocessor.run_case(
-            [str(p) for p in image_files], None, models.plans_manager, models.configuration_manager, models.dataset_json
+            [str(p) for p in image_files],
+            None,
+            models.plans_manager,
+            models.configuration_manager,
+            models.dataset_json,
         )
         logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
         segmentation = convert_predicted_logits_to_segmentation_with_correct_shape(
@@ -89,10 +93,14 @@ def validate_ensemble(
         )
         target = prediction_folder / f"{case}{ending}"
         atomic_write_with(
-            target, lambda tmp, seg=segmentation, p=properties: reader_writer.write_seg(seg, str(tmp), p), suffix=ending
+            target,
+            lambda tmp, seg=segmentation, p=properties: reader_writer.write_seg(seg, str(tmp), p),
+            suffix=ending,
         )
         per_case.append(
-            compute_metrics(str(label_file), str(target), reader_writer, labels, models.label_manager.ignore_label)
+            compute_metrics(
+                str(label_file), str(target), reader_writer, labels, models.label_manager.ignore_label
+            )
         )
     if not per_case:
         raise ValueError("no validation cases given")
@@ -109,11 +117,14 @@ def summarize(per_case: list[dict], labels: Sequence) -> dict:
         # a label absent from every case has a NaN mean, as in nnU-Net
         warnings.filterwarnings("ignore", message="Mean of empty slice", category=RuntimeWarning)
         means = {
-            label: {name: np.nanmean([case["metrics"][label][name] for case in per_case]) for name in metric_names}
+            label: {
+                name: np.nanmean([case["metrics"][label][name] for case in per_case]) for name in metric_names
+            }
             for label in labels
         }
     foreground = {
-        name: np.mean([means[label][name] for label in labels if label not in (0, "0")]) for name in metric_names
+        name: np.mean([means[label][name] for label in labels if label not in (0, "0")])
+        for name in metric_names
     }
     for case in per_case:
         recursive_fix_for_json_export(case)

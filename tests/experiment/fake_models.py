@@ -58,7 +58,7 @@ class FakeModels:
         self.calls.append(("plans",))
         layout.preprocessed.mkdir(parents=True, exist_ok=True)
 
-    def preprocess(self, layout, cases) -> list[str]:
+    def preprocess(self, layout, dataset, cases) -> list[str]:
         self.calls.append(("preprocess", tuple(cases)))
         return list(cases)
 

@@ -93,7 +93,11 @@ def test_a_failed_step_is_recorded_and_the_run_resumes_after_it(tmp_path, monkey
     assert "Traceback" in (layout.results / "log.txt").read_text()
 
     run_experiment(layout, display=False, echo=lambda line: None)
-    assert [c for c in fake.calls if c[0] == "train" and c[1] == 1] == [("train", 1, 0), ("train", 1, 1), ("train", 1, 1)]
+    assert [c for c in fake.calls if c[0] == "train" and c[1] == 1] == [
+        ("train", 1, 0),
+        ("train", 1, 1),
+        ("train", 1, 1),
+    ]
     assert load_state(layout.results).last_error is None
     assert loop_file_bytes(layout) == loop_file_bytes(reference)
     ours, theirs = labels_as_arrays(layout), labels_as_arrays(reference)

@@ -84,8 +84,16 @@ def cycle(tmp_path_factory) -> Cycle:
 
     epoch_calls = []
     fold_results = [
-        train_fold(group, EXPERIMENT, fold, profile, seed=0, loop=0, device="cpu",
-                   on_epoch=lambda epoch, loss, fold=fold: epoch_calls.append((fold, epoch, loss)))
+        train_fold(
+            group,
+            EXPERIMENT,
+            fold,
+            profile,
+            seed=0,
+            loop=0,
+            device="cpu",
+            on_epoch=lambda epoch, loss, fold=fold: epoch_calls.append((fold, epoch, loss)),
+        )
         for fold in (0, 1)
     ]
     models = model_folder(group, EXPERIMENT)
@@ -105,13 +113,22 @@ def cycle(tmp_path_factory) -> Cycle:
     stream.close()
 
     validation = [
-        (case.name[: -len("_0000.nii.gz")], [case], experiment_dir / "labelsVal" / case.name.replace("_0000", ""))
+        (
+            case.name[: -len("_0000.nii.gz")],
+            [case],
+            experiment_dir / "labelsVal" / case.name.replace("_0000", ""),
+        )
         for case in sorted((experiment_dir / "imagesVal").glob("*.nii.gz"))
     ]
     summary_file = root / "results" / "loop_000" / "summary.json"
     prediction_folder = root / "predVal"
     summary = validate_ensemble(
-        models, [0, 1], validation, summary_file=summary_file, prediction_folder=prediction_folder, device="cpu"
+        models,
+        [0, 1],
+        validation,
+        summary_file=summary_file,
+        prediction_folder=prediction_folder,
+        device="cpu",
     )
     return Cycle(
         base=base,
@@ -154,7 +171,9 @@ def test_training_losses_are_finite_and_reported_per_epoch(cycle):
         assert result.checkpoint.is_file()
         assert not (result.checkpoint.parent / "checkpoint_best.pth").exists()
     assert [(fold, epoch) for fold, epoch, _ in cycle.epoch_calls] == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert [loss for _, _, loss in cycle.epoch_calls] == cycle.fold_results[0].losses + cycle.fold_results[1].losses
+    assert [loss for _, _, loss in cycle.epoch_calls] == cycle.fold_results[0].losses + cycle.fold_results[
+        1
+    ].losses
 
 
 def test_checkpoints_load_with_weights_only(cycle):

@@ -51,7 +51,9 @@ def test_raw_grid_reverts_crop_and_transpose():
         "bbox_used_for_cropping": [[8, 16], [0, 12], [0, 16]],
         "shape_after_cropping_and_before_resampling": (8, 12, 16),
     }
-    mapped, factor = to_raw_grid(feature_map, (4, 4, 4), (8, 12, 16), properties, transpose_backward=(1, 2, 0))
+    mapped, factor = to_raw_grid(
+        feature_map, (4, 4, 4), (8, 12, 16), properties, transpose_backward=(1, 2, 0)
+    )
     assert factor == (4, 4, 4)
     assert mapped.shape == (1, 3, 4, 4)  # raw order (z, y, x) = transposed axes (1, 2, 0)
     assert np.isnan(mapped[0, :, :, :2]).all()  # cropped-away cells (first 8 voxels of axis 0)

@@ -12,7 +12,7 @@ from nnactive_core.nnunet.profiles import get_profile
 
 
 def _plans(spacing=(1.0, 1.0, 1.0)) -> dict:
-    """The shape of an nnU-Net default plan for 96^3 images (5 stages at 96^3 would be 6; values as planned)."""
+    """An nnU-Net default 3d_fullres plan for 96^3 images, as the planner writes it."""
     return {
         "dataset_name": "Dataset900_Toy",
         "plans_name": "nnUNetPlans",
@@ -102,4 +102,8 @@ def test_experiment_gets_renamed_shrunk_plans_and_its_own_dataset_json(tmp_path)
     target = group.preprocessed_dataset("Dataset001_X")
     assert json.loads((target / "dataset.json").read_text())["labels"]["ignore"] == 2
     assert (target / "dataset_fingerprint.json").read_text() == '{"spacings": []}'
-    assert sorted(p.name for p in target.iterdir()) == ["dataset.json", "dataset_fingerprint.json", "nnUNetPlans.json"]
+    assert sorted(p.name for p in target.iterdir()) == [
+        "dataset.json",
+        "dataset_fingerprint.json",
+        "nnUNetPlans.json",
+    ]

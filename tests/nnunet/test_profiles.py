@@ -37,8 +37,14 @@ def test_unknown_profile_or_field_is_named():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("epochs", 0), ("batch_size", -1), ("oversample_foreground", 1.5), ("val_iterations_per_epoch", -1),
-     ("patch_size", (32, 32)), ("patch_size", (0, 32, 32))],
+    [
+        ("epochs", 0),
+        ("batch_size", -1),
+        ("oversample_foreground", 1.5),
+        ("val_iterations_per_epoch", -1),
+        ("patch_size", (32, 32)),
+        ("patch_size", (0, 32, 32)),
+    ],
 )
 def test_invalid_values_are_rejected_with_the_field_name(field, value):
     with pytest.raises(ValueError, match=field):

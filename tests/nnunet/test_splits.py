@@ -68,7 +68,9 @@ def test_rare_classes_warn_and_splitting_continues():
 
 def test_a_class_nowhere_annotated_only_warns():
     splits = make_splits({"a": {0}, "b": {0}}, n_folds=2, seed=0, ensure_labels=[0, 5])
-    assert splits.warnings == ["class 5 is annotated in 0 case(s) (no case); it cannot be in two validation folds"]
+    assert splits.warnings == [
+        "class 5 is annotated in 0 case(s) (no case); it cannot be in two validation folds"
+    ]
 
 
 def test_too_few_cases_or_folds_raise():
