@@ -52,15 +52,30 @@ class Kind:
 KINDS = {
     kind.name: kind
     for kind in (
-        Kind(name="strategy", hook="nnactive_register_strategies",
-             base="nnactive_core.strategies.api.ScoreStrategy|PlacementStrategy",
-             required=("name", "description")),
-        Kind(name="cost metric", hook="nnactive_register_cost_metrics",
-             base="nnactive_core.costs.api.CostMetric", required=("name", "description", "measure")),
-        Kind(name="dataset adapter", hook="nnactive_register_dataset_adapters",
-             base="nnactive_core.datasets.api.DatasetAdapter", required=("name", "description", "open")),
-        Kind(name="launcher", hook="nnactive_register_launchers",
-             base="nnactive_core.launchers.api.Launcher", required=("name", "description", "launch")),
+        Kind(
+            name="strategy",
+            hook="nnactive_register_strategies",
+            base="nnactive_core.strategies.api.ScoreStrategy|PlacementStrategy",
+            required=("name", "description"),
+        ),
+        Kind(
+            name="cost metric",
+            hook="nnactive_register_cost_metrics",
+            base="nnactive_core.costs.api.CostMetric",
+            required=("name", "description", "measure"),
+        ),
+        Kind(
+            name="dataset adapter",
+            hook="nnactive_register_dataset_adapters",
+            base="nnactive_core.datasets.api.DatasetAdapter",
+            required=("name", "description", "open"),
+        ),
+        Kind(
+            name="launcher",
+            hook="nnactive_register_launchers",
+            base="nnactive_core.launchers.api.Launcher",
+            required=("name", "description", "launch"),
+        ),
     )
 }
 

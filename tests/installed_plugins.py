@@ -63,9 +63,21 @@ def install_plugin(target: Path, work: Path, dist: str, source: str, version: st
     )
     (project / f"{module}.py").write_text(textwrap.dedent(source))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(project)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(project),
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
@@ -77,5 +89,8 @@ def run_nnactive(args: list[str], *plugin_dirs: Path, **env: str) -> subprocess.
     )
     return subprocess.run(
         [sys.executable, "-c", "from nnactive_core.cli.main import cli; cli()", *args],
-        capture_output=True, text=True, env=environment, timeout=120,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from installed_plugins import (
     BROKEN_PLUGIN,
     INVALID_PLUGIN,
@@ -13,6 +12,7 @@ from installed_plugins import (
     install_plugin,
     run_nnactive,
 )
+
 from nnactive_core.plugins import UnknownNameError, load_registry
 
 
@@ -24,8 +24,12 @@ def installed(tmp_path_factory):
     work = root / "src"
     install_plugin(targets["broken"], work, "nnactive-broken-plugin", BROKEN_PLUGIN)
     install_plugin(targets["invalid"], work, "nnactive-invalid-plugin", INVALID_PLUGIN)
-    install_plugin(targets["good"], work, "nnactive-good-plugin",
-                   STRATEGY_PLUGIN.format(strategy="good-one", dist="nnactive-good-plugin"))
+    install_plugin(
+        targets["good"],
+        work,
+        "nnactive-good-plugin",
+        STRATEGY_PLUGIN.format(strategy="good-one", dist="nnactive-good-plugin"),
+    )
     for dist in ("nnactive-clash-a", "nnactive-clash-b"):
         install_plugin(targets["clash"], work, dist, STRATEGY_PLUGIN.format(strategy="clash", dist=dist))
     return targets
@@ -62,8 +66,11 @@ def test_strict_mode_turns_report_into_error(installed):
 
 
 def test_disable_skips_distribution(installed):
-    run = run_nnactive(["plugins", "--json", "--check"], installed["broken"],
-                       NNACTIVE_DISABLE_PLUGINS="nnactive-broken-plugin")
+    run = run_nnactive(
+        ["plugins", "--json", "--check"],
+        installed["broken"],
+        NNACTIVE_DISABLE_PLUGINS="nnactive-broken-plugin",
+    )
     assert run.returncode == 0, run.stderr
     assert not json.loads(run.stdout)["problems"]
 
@@ -79,8 +86,11 @@ def test_duplicate_name_names_both_distributions(installed):
     errors = [p["error"] for p in report["problems"]]
     assert len(errors) == 1
     assert "nnactive-clash-a 1.2.3" in errors[0] and "nnactive-clash-b 1.2.3" in errors[0]
-    owners = [d["name"] for d in report["distributions"] if "strategy" in d["provides"]
-              and any(s["name"] == "clash" for s in d["provides"]["strategy"])]
+    owners = [
+        d["name"]
+        for d in report["distributions"]
+        if "strategy" in d["provides"] and any(s["name"] == "clash" for s in d["provides"]["strategy"])
+    ]
     assert owners == ["nnactive-clash-a"]
 
 

@@ -15,18 +15,33 @@ from nnactive_core import __version__
 
 COMMANDS = {
     "plugins": ("nnactive_core.cli.plugins_cmd", "plugins", "List installed plugins and what they provide."),
-    "demo": ("nnactive_core.cli.experiment", "demo", "Run a complete AL experiment on the built-in demo dataset."),
+    "demo": (
+        "nnactive_core.cli.experiment",
+        "demo",
+        "Run a complete AL experiment on the built-in demo dataset.",
+    ),
     "setup": ("nnactive_core.cli.experiment", "setup", "Set up an experiment (folders, starting budget)."),
     "run": ("nnactive_core.cli.experiment", "run", "Run (or resume) an active-learning experiment."),
     "status": ("nnactive_core.cli.experiment", "status", "Show loop, step and budget of experiments."),
     "data": ("nnactive_core.cli.data", "data", "Prepare and check datasets."),
     "query": ("nnactive_core.cli.query", "query", "Run a strategy on stored ensemble probabilities."),
-    "score": ("nnactive_core.cli.score", "score", "Write a strategy's voxel or patch score map for one case."),
+    "score": (
+        "nnactive_core.cli.score",
+        "score",
+        "Write a strategy's voxel or patch score map for one case.",
+    ),
     "analyze": ("nnactive_core.cli.analyze", "analyze", "Tables and plots over experiment results."),
-    "visualize-queries": ("nnactive_core.cli.analyze", "visualize_queries",
-                          "Pictures of the patches queried in each loop."),
+    "visualize-queries": (
+        "nnactive_core.cli.analyze",
+        "visualize_queries",
+        "Pictures of the patches queried in each loop.",
+    ),
     "grid": ("nnactive_core.cli.grid", "grid", "Run grids of experiments through a launcher."),
-    "annotate": ("nnactive_core.cli.annotate", "annotate", "Export queries to human annotators and import labels."),
+    "annotate": (
+        "nnactive_core.cli.annotate",
+        "annotate",
+        "Export queries to human annotators and import labels.",
+    ),
 }
 
 

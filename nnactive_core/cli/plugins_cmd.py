@@ -13,18 +13,20 @@ def _report(registry: Registry) -> dict:
     distributions = []
     for distribution in registry.distributions:
         provided = registry.provided_by(distribution)
-        distributions.append({
-            "name": distribution.name,
-            "version": distribution.version,
-            "provides": {
-                kind: [
-                    {"name": name, "description": registry.get(kind, name).description.strip()}
-                    for name in names
-                ]
-                for kind, names in provided.items()
-                if names
-            },
-        })
+        distributions.append(
+            {
+                "name": distribution.name,
+                "version": distribution.version,
+                "provides": {
+                    kind: [
+                        {"name": name, "description": registry.get(kind, name).description.strip()}
+                        for name in names
+                    ]
+                    for kind, names in provided.items()
+                    if names
+                },
+            }
+        )
     problems = [
         {"name": p.distribution.name, "version": p.distribution.version, "error": p.error}
         for p in registry.problems

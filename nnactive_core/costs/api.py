@@ -16,7 +16,8 @@ class CostMetric:
     description: str = ""
     unit: str = ""
 
-    def measure(self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int],
-                background: int) -> dict[str, float]:
+    def measure(
+        self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
+    ) -> dict[str, float]:
         """Column name -> value for one patch. ``labels_in_patch`` is the ground truth inside the box."""
         raise NotImplementedError

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from numbers import Integral
 from pathlib import Path
 
 import attrs
@@ -18,7 +19,10 @@ from nnactive_core.io import atomic_write_text
 LOOP_FILE_PATTERN = re.compile(r"^loop_(\d{3,})\.json$")
 
 
-def _int_triple(value: Sequence[int]) -> tuple[int, int, int]:
+def int_triple(value: int | Sequence[int]) -> tuple[int, int, int]:
+    """(z, y, x) integers from three values, or one value used on every axis."""
+    if isinstance(value, Integral):
+        return (int(value),) * 3
     values = tuple(int(v) for v in value)
     if len(values) != 3:
         raise ValueError(f"expected 3 values (z, y, x), got {len(values)}: {value!r}")
@@ -30,8 +34,8 @@ class Patch:
     """An axis-aligned 3D box on one case. ``file`` is the label file name with its ending."""
 
     file: str
-    start: tuple[int, int, int] = attrs.field(converter=_int_triple)
-    size: tuple[int, int, int] = attrs.field(converter=_int_triple)
+    start: tuple[int, int, int] = attrs.field(converter=int_triple)
+    size: tuple[int, int, int] = attrs.field(converter=int_triple)
 
     def __attrs_post_init__(self) -> None:
         if any(s < 0 for s in self.start):
@@ -41,11 +45,11 @@ class Patch:
 
     @property
     def stop(self) -> tuple[int, int, int]:
-        return tuple(a + b for a, b in zip(self.start, self.size))  # type: ignore[return-value]
+        return tuple(a + b for a, b in zip(self.start, self.size, strict=True))  # type: ignore[return-value]
 
     @property
     def slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(a, b) for a, b in zip(self.start, self.stop))  # type: ignore[return-value]
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop, strict=True))  # type: ignore[return-value]
 
     @property
     def volume(self) -> int:
@@ -55,7 +59,7 @@ class Patch:
         if other.file != self.file:
             return 0
         volume = 1
-        for a0, a1, b0, b1 in zip(self.start, self.stop, other.start, other.stop):
+        for a0, a1, b0, b1 in zip(self.start, self.stop, other.start, other.stop, strict=True):
             extent = min(a1, b1) - max(a0, b0)
             if extent <= 0:
                 return 0
@@ -66,7 +70,7 @@ class Patch:
         return self.intersection_volume(other) > 0
 
     def fits_in(self, shape: Sequence[int]) -> bool:
-        return all(0 <= a and b <= s for a, b, s in zip(self.start, self.stop, shape))
+        return all(0 <= a and b <= s for a, b, s in zip(self.start, self.stop, shape, strict=True))
 
     def to_json(self) -> dict:
         """The established loop-file record: ``{"file", "coords", "size"}``."""
@@ -78,7 +82,9 @@ class Patch:
         size = record["size"]
         if size == "whole":
             if shape is None:
-                raise ValueError(f"patch on {record.get('file')!r} has size 'whole'; the case shape is needed")
+                raise ValueError(
+                    f"patch on {record.get('file')!r} has size 'whole': the case shape is needed"
+                )
             size = shape
         return cls(file=record["file"], start=record["coords"], size=size)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import numpy as np
 
-from nnactive_core.patches.patch import Patch
+from nnactive_core.patches.patch import Patch, int_triple
 
 if TYPE_CHECKING:
     import torch
@@ -30,15 +30,6 @@ if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
 
 GLOBAL_POOL = -1
-
-
-def _triple(value) -> tuple[int, int, int]:
-    if isinstance(value, int | np.integer):
-        return (int(value),) * 3
-    values = tuple(int(v) for v in value)
-    if len(values) != 3:
-        raise ValueError(f"expected 3 values (z, y, x), got {value!r}")
-    return values  # type: ignore[return-value]
 
 
 @attrs.frozen(kw_only=True)
@@ -50,14 +41,14 @@ class QueryContext:
     the label values without ``ignore``, in the order of the probability channels.
     """
 
-    patch_size: tuple[int, int, int] = attrs.field(converter=_triple)
+    patch_size: tuple[int, int, int] = attrs.field(converter=int_triple)
     query_size: int
     patches_per_case: int
     seed: int
     loop: int
     label_values: tuple[int, ...] = attrs.field(converter=tuple)
     background: int = 0
-    stride: tuple[int, int, int] = attrs.field(default=(1, 1, 1), converter=_triple)
+    stride: tuple[int, int, int] = attrs.field(default=(1, 1, 1), converter=int_triple)
     patch_overlap: float = 0.0
     free_overlap: float = 1.0
     query_steps: int = 1

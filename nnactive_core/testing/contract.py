@@ -31,7 +31,7 @@ def _feature_loader(shape, seed):
     def load():
         rng = np.random.default_rng(seed)
         factor = (2, 2, 2)
-        low = tuple(max(1, s // f) for s, f in zip(shape, factor))
+        low = tuple(max(1, s // f) for s, f in zip(shape, factor, strict=True))
         return rng.normal(size=(4, *low)).astype(np.float32), factor
 
     return load
@@ -43,12 +43,14 @@ def _score_cases(strategy: ScoreStrategy, shapes, dtype="float32"):
     cases = []
     for index, shape in enumerate(shapes):
         probabilities = make_probabilities(members=3, classes=CLASSES, shape=shape, seed=index, dtype=dtype)
-        cases.append(CaseInput(
-            file=f"case_{index:03d}.nii.gz",
-            shape=tuple(shape),
-            load_probabilities=lambda p=probabilities: p,
-            load_features=_feature_loader(shape, index) if strategy.requires_features else None,
-        ))
+        cases.append(
+            CaseInput(
+                file=f"case_{index:03d}.nii.gz",
+                shape=tuple(shape),
+                load_probabilities=lambda p=probabilities: p,
+                load_features=_feature_loader(shape, index) if strategy.requires_features else None,
+            )
+        )
     return cases
 
 
@@ -96,7 +98,9 @@ class StrategyContract:
         dataset = SyntheticDataset.generate(cases=1, shape=CASE_SHAPE, classes=CLASSES)
         ctx = make_query_context(dataset)
         for dtype in ("float32", "float16"):
-            probabilities = torch.from_numpy(make_probabilities(classes=CLASSES, shape=CASE_SHAPE, dtype=dtype))
+            probabilities = torch.from_numpy(
+                make_probabilities(classes=CLASSES, shape=CASE_SHAPE, dtype=dtype)
+            )
             with torch.no_grad():
                 scores = strategy.voxel_scores(probabilities, ctx)
             assert tuple(scores.shape) == (len(strategy.pools(ctx)), *CASE_SHAPE)
@@ -110,7 +114,7 @@ class StrategyContract:
             assert isinstance(patch, Patch)
             assert patch.fits_in(CASE_SHAPE)
         for i, a in enumerate(result.patches):
-            assert not any(a.intersects(b) for b in result.patches[i + 1:])
+            assert not any(a.intersects(b) for b in result.patches[i + 1 :])
 
     def test_respects_annotated_regions(self, strategy):
         annotated = (Patch(file="case_000.nii.gz", start=(0, 0, 0), size=(6, 6, 6)),)

@@ -48,7 +48,11 @@ def query_context_fixture():
 @pytest.fixture
 def experiment_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary root with ``nnActive_raw``, ``nnActive_data`` and ``nnActive_results`` set."""
-    for variable, folder in (("nnActive_raw", "raw"), ("nnActive_data", "data"), ("nnActive_results", "results")):
+    for variable, folder in (
+        ("nnActive_raw", "raw"),
+        ("nnActive_data", "data"),
+        ("nnActive_results", "results"),
+    ):
         path = tmp_path / folder
         path.mkdir()
         monkeypatch.setenv(variable, str(path))

@@ -10,8 +10,14 @@ import numpy as np
 from nnactive_core.strategies.api import QueryContext
 
 
-def make_probabilities(members: int = 3, classes: int = 3, shape: Sequence[int] = (12, 12, 12), seed: int = 0,
-                       dtype: str = "float32", sharpness: float = 3.0) -> np.ndarray:
+def make_probabilities(
+    members: int = 3,
+    classes: int = 3,
+    shape: Sequence[int] = (12, 12, 12),
+    seed: int = 0,
+    dtype: str = "float32",
+    sharpness: float = 3.0,
+) -> np.ndarray:
     """members x classes x Z x Y x X softmax probabilities of smooth random logits, so members agree
     in places and disagree in others, like a real ensemble."""
     rng = np.random.default_rng(seed)
@@ -24,8 +30,9 @@ def make_probabilities(members: int = 3, classes: int = 3, shape: Sequence[int] 
     return probabilities.astype(dtype)
 
 
-def make_label_map(shape: Sequence[int] = (24, 24, 24), classes: int = 3, seed: int = 0,
-                   empty: bool = False) -> np.ndarray:
+def make_label_map(
+    shape: Sequence[int] = (24, 24, 24), classes: int = 3, seed: int = 0, empty: bool = False
+) -> np.ndarray:
     """Background 0 with one ball per foreground class (radius shrinking with the class index, so
     higher classes are rarer). ``empty`` gives a case without foreground."""
     labels = np.zeros(tuple(shape), dtype=np.uint8)
@@ -36,7 +43,7 @@ def make_label_map(shape: Sequence[int] = (24, 24, 24), classes: int = 3, seed: 
     for value in range(1, classes):
         radius = max(1.0, min(shape) / (3.0 + 1.5 * value))
         centre = [rng.uniform(radius, s - radius) for s in shape]
-        distance = sum((axis - c) ** 2 for axis, c in zip(grid, centre))
+        distance = sum((axis - c) ** 2 for axis, c in zip(grid, centre, strict=True))
         labels[distance <= radius**2] = value
     return labels
 
@@ -47,8 +54,13 @@ class SyntheticDataset:
     file_ending = ".nii.gz"
     background = 0
 
-    def __init__(self, label_maps: Mapping[str, np.ndarray], labels: Mapping[str, int] | None = None,
-                 free_labels: Mapping[str, np.ndarray] | None = None, name: str = "Dataset999_Synthetic"):
+    def __init__(
+        self,
+        label_maps: Mapping[str, np.ndarray],
+        labels: Mapping[str, int] | None = None,
+        free_labels: Mapping[str, np.ndarray] | None = None,
+        name: str = "Dataset999_Synthetic",
+    ):
         self.name = name
         self.root = Path("/nonexistent") / name
         self._label_maps = dict(label_maps)
@@ -60,8 +72,14 @@ class SyntheticDataset:
         self.ignore_label = max(self.labels.values()) + 1
 
     @classmethod
-    def generate(cls, cases: int = 6, shape: Sequence[int] = (24, 24, 24), classes: int = 3,
-                 seed: int = 0, empty_cases: int = 0) -> SyntheticDataset:
+    def generate(
+        cls,
+        cases: int = 6,
+        shape: Sequence[int] = (24, 24, 24),
+        classes: int = 3,
+        seed: int = 0,
+        empty_cases: int = 0,
+    ) -> SyntheticDataset:
         maps = {
             f"case_{i:03d}": make_label_map(shape, classes, seed=seed + i, empty=i < empty_cases)
             for i in range(cases)
@@ -98,7 +116,14 @@ class SyntheticDataset:
 def make_query_context(dataset: SyntheticDataset | None = None, **overrides) -> QueryContext:
     """A QueryContext with small defaults; ``overrides`` replace any field."""
     label_values = tuple(sorted((dataset.labels if dataset else {"background": 0, "a": 1, "b": 2}).values()))
-    fields = dict(patch_size=(6, 6, 6), query_size=4, patches_per_case=2, seed=12345, loop=1,
-                  label_values=label_values, query_steps=5)
+    fields = dict(
+        patch_size=(6, 6, 6),
+        query_size=4,
+        patches_per_case=2,
+        seed=12345,
+        loop=1,
+        label_values=label_values,
+        query_steps=5,
+    )
     fields.update(overrides)
     return QueryContext(**fields)

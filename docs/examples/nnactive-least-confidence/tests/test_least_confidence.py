@@ -1,8 +1,8 @@
 import numpy as np
 import torch
+from nnactive_least_confidence.plugin import LeastConfidence
 
 from nnactive_core.testing.contract import StrategyContract
-from nnactive_least_confidence.plugin import LeastConfidence
 
 
 class TestContract(StrategyContract):
