@@ -1,5 +1,12 @@
-"""The demo experiment: the built-in phantom dataset, the ``tiny`` training profile and a query size
-at which a few loops show a rising learning curve within minutes on a laptop CPU."""
+"""The demo experiment: the built-in phantom dataset, the ``tiny`` training profile and budgets at
+which three loops show a rising learning curve within minutes on a laptop CPU.
+
+Tuned on 2 shared CPU cores (seed 12345, pred_entropy): mean validation Dice 0.41 -> 0.48 -> 0.72
+over 5 -> 25 -> 45 patches. The starting budget is small and not class-covering on purpose: the
+standard ``random-label2-all-classes`` needs 2 patches per label (10 here), after which the tiny
+model's curve is flat within its noise (0.44 -> 0.43 -> 0.45 in the same test); the thin vessel is
+learned only once queries have annotated enough of it.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +22,13 @@ if TYPE_CHECKING:
 DEMO_DATASET = "Dataset900_Demo"
 PREFERRED_STRATEGY = "pred_entropy"
 FALLBACK_STRATEGY = "random"
+PREFERRED_STARTING_BUDGET = "random-label2"
 DEMO_DATA = {"n_cases": 20, "n_validation": 6, "size": 48}
 """Phantoms: 20 pool cases and 6 held-out ones of 48^3 voxels (see nnactive_core.datasets.demo)."""
 DEMO_SETTINGS = {
     "patch_size": (12, 24, 24),
     "query_size": 20,
-    "starting_budget_size": 10,
+    "starting_budget_size": 5,
     "folds": 2,
     "agg_stride": (2, 4, 4),
     "training_profile": "tiny",
@@ -30,11 +38,15 @@ DEMO_SETTINGS = {
 }
 
 
-def default_strategy() -> str:
-    """``pred_entropy`` when its plugin is installed, else the core's ``random``."""
+def _installed_or(preferred: str, fallback: str) -> str:
     from nnactive_core.plugins import registry
 
-    return PREFERRED_STRATEGY if PREFERRED_STRATEGY in registry().names("strategy") else FALLBACK_STRATEGY
+    return preferred if preferred in registry().names("strategy") else fallback
+
+
+def default_strategy() -> str:
+    """``pred_entropy`` when its plugin is installed, else the core's ``random``."""
+    return _installed_or(PREFERRED_STRATEGY, FALLBACK_STRATEGY)
 
 
 def demo_config(
@@ -45,6 +57,7 @@ def demo_config(
         dataset_adapter="demo",
         dataset_options=dict(DEMO_DATA),
         strategy=strategy or default_strategy(),
+        starting_budget=_installed_or(PREFERRED_STARTING_BUDGET, FALLBACK_STRATEGY),
         query_steps=loops,
         seed=seed,
         device=device,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import attrs
 import torch
+from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.label_handling.label_handling import LabelManager, determine_num_input_channels
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
-from nnactive_core.nnunet.trainer import nnActiveTrainer
-from nnactive_core.nnunet.training import CHECKPOINT
+CHECKPOINT = "checkpoint_final.pth"
 
 
 @attrs.define(kw_only=True)
@@ -69,12 +69,16 @@ def load_fold_models(
 
     configuration_manager = plans_manager.get_configuration(configuration)
     label_manager = plans_manager.get_label_manager(dataset_json)
-    network = nnActiveTrainer.build_network_architecture(
-        plans_manager,
-        configuration_manager,
+    # the trainer builds upstream's architecture, so the network comes straight from the plans (and
+    # prediction does not import the trainer)
+    network = get_network_from_plans(
+        configuration_manager.network_arch_class_name,
+        configuration_manager.network_arch_init_kwargs,
+        configuration_manager.network_arch_init_kwargs_req_import,
         determine_num_input_channels(plans_manager, configuration_manager, dataset_json),
         label_manager.num_segmentation_heads,
-        enable_deep_supervision=False,
+        allow_init=True,
+        deep_supervision=False,
     )
     network.load_state_dict(parameters[0])
     network.to(device).eval()

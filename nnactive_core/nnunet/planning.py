@@ -16,11 +16,7 @@ from contextlib import nullcontext, redirect_stdout
 from io import StringIO
 from pathlib import Path
 
-from batchgenerators.utilities.file_and_folder_operations import load_json
-from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
-from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
 from nnunetv2.experiment_planning.experiment_planners.network_topology import get_pool_and_conv_props
-from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
 from nnactive_core.io import atomic_write_json, atomic_write_with
 from nnactive_core.nnunet.environment import (
@@ -38,15 +34,6 @@ _MAX_FEATURES_3D = 320
 _MIN_FEATURE_MAP_EDGE = 4
 
 
-class _SmallFingerprintExtractor(DatasetFingerprintExtractor):
-    """Upstream samples 1e8 intensities whatever the dataset size (seconds and a GB for tiny data);
-    normalisation statistics need far fewer."""
-
-    def __init__(self, dataset_name_or_id, num_processes: int = 8, verbose: bool = False):
-        super().__init__(dataset_name_or_id, num_processes, verbose)
-        self.num_foreground_voxels_for_intensitystats = INTENSITY_SAMPLES
-
-
 def plan_dataset(
     folders: NnunetFolders,
     dataset: str,
@@ -60,6 +47,13 @@ def plan_dataset(
     Writes ``dataset_fingerprint.json``, ``nnUNetPlans.json`` and ``dataset.json`` into
     ``folders.preprocessed/dataset`` and returns the plans file. ``num_processes`` sizes the spawn pool
     (default: CPUs, at most 8, at most one per case)."""
+    # imported here: the planner pulls in seconds of imports that training and prediction do not need
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import (
+        DatasetFingerprintExtractor,
+    )
+    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+    from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
+
     raw = folders.raw_dataset(dataset)
     if not (raw / "dataset.json").is_file():
         raise FileNotFoundError(f"{raw / 'dataset.json'} not found: not an nnU-Net raw dataset")
@@ -70,7 +64,10 @@ def plan_dataset(
         with nullcontext() if verbose else redirect_stdout(StringIO()):
             if verify:
                 verify_dataset_integrity(str(raw), processes)
-            extractor = _SmallFingerprintExtractor(dataset, processes, verbose=verbose)
+            extractor = DatasetFingerprintExtractor(dataset, processes, verbose=verbose)
+            # upstream samples 1e8 intensities whatever the dataset size (seconds and a GB for tiny
+            # data); normalisation statistics need far fewer
+            extractor.num_foreground_voxels_for_intensitystats = INTENSITY_SAMPLES
             extractor.show_progress_bar = verbose
             extractor.run(overwrite_existing=True)
             planner = ExperimentPlanner(dataset, plans_name=PLANS)
@@ -150,7 +147,7 @@ def prepare_experiment_plans(
 
     target = experiment.preprocessed_dataset(experiment_dataset)
     target.mkdir(parents=True, exist_ok=True)
-    plans = shrink_plans(load_json(str(base_dir / f"{PLANS}.json")), profile, configuration)
+    plans = shrink_plans(json.loads((base_dir / f"{PLANS}.json").read_text()), profile, configuration)
     plans["dataset_name"] = experiment_dataset
     plans_file = target / f"{PLANS}.json"
     atomic_write_json(plans_file, plans)

@@ -22,11 +22,10 @@ from nnactive_core.nnunet.environment import (
     nnunet_paths,
     resolve_device,
 )
+from nnactive_core.nnunet.models import CHECKPOINT
 from nnactive_core.nnunet.planning import CONFIGURATION, PLANS, load_plans
 from nnactive_core.nnunet.profiles import TrainingProfile
 from nnactive_core.nnunet.trainer import EpochCallback, nnActiveTrainer
-
-CHECKPOINT = "checkpoint_final.pth"
 
 
 @attrs.frozen(kw_only=True)
