@@ -9,7 +9,7 @@ loop, from the runner's ``timings.json``:
 - how many cases were preprocessed, against the cases annotated so far and the pool: a loop only
   re-preprocesses the cases whose labels its new patches changed.
 
-Usage: ``python benchmarks/bench_loop.py [--output DIR] [--loops 3] [--strategy NAME] [--keep]``
+Usage: ``python benchmarks/bench_loop.py [--output DIR] [--loops 3] [--strategy NAME] [--seed N] [--keep]``
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="Folder for the run (default: a temporary one).")
     parser.add_argument("--loops", type=int, default=3)
     parser.add_argument("--strategy", default=None)
+    parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     args = parser.parse_args(argv)
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = args.output or Path(tempfile.mkdtemp(prefix="nnactive_bench_loop_"))
     roots = Roots.under(folder)
-    config = demo_config(strategy=args.strategy, loops=args.loops)
+    config = demo_config(strategy=args.strategy, loops=args.loops, seed=args.seed)
     started = time.monotonic()
     try:
         layout = setup_experiment(config, roots)

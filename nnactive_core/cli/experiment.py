@@ -88,6 +88,14 @@ CONFIG_OPTIONS: list[tuple[str, str, dict]] = [
     ("--val-mirroring/--no-val-mirroring", "val_mirroring", {"default": None}),
     ("--probability-dtype", "probability_dtype", {"type": click.Choice(["float16", "float32"])}),
     ("--device", "device", {"help": "Torch device (default: cuda if available, else cpu)."}),
+    (
+        "--annotator",
+        "annotator",
+        {
+            "type": click.Choice(["oracle", "human"]),
+            "help": "Who labels queried patches: the ground-truth oracle, or people (`nnactive annotate`).",
+        },
+    ),
 ]
 
 

@@ -16,6 +16,7 @@ from nnactive_core.io import atomic_write_json
 CONFIG_FILE = "config.json"
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
+ANNOTATORS = ("oracle", "human")
 _NAME_PATTERN = re.compile(
     r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
@@ -136,6 +137,10 @@ class ExperimentConfig:
     val_mirroring: bool = attrs.field(default=True, validator=_bool)
     probability_dtype: str = attrs.field(default="float16")
     device: str | None = attrs.field(default=None)
+    annotator: str = attrs.field(default="oracle")
+    """``oracle`` copies ground truth into queried patches (simulation); ``human`` waits after each
+    query until `nnactive annotate import` brings people's labels (loop 0 stays oracle-labelled
+    unless an import for it exists)."""
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
@@ -147,6 +152,8 @@ class ExperimentConfig:
             _fail("folds", f"cross-validation needs at least 2 folds, got {self.folds}")
         if self.train_folds is not None and self.train_folds > self.folds:
             _fail("train_folds", f"must be at most folds ({self.folds}), got {self.train_folds}")
+        if self.annotator not in ANNOTATORS:
+            _fail("annotator", f"must be one of {', '.join(ANNOTATORS)}, got {self.annotator!r}")
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             _fail("device", f"must be a torch device string such as 'cpu' or 'cuda:0', got {self.device!r}")
 

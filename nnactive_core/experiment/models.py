@@ -128,10 +128,19 @@ def prepare_plans(
     from nnactive_core.nnunet.planning import PLANS, plan_dataset, prepare_experiment_plans
 
     base = base_folders(layout)
-    if not (base.preprocessed_dataset(layout.base) / f"{PLANS}.json").is_file():
+    if not _is_planned(base.preprocessed_dataset(layout.base) / f"{PLANS}.json"):
         reporter.say(f"planning the base dataset {layout.base} with nnU-Net (once)")
         plan_dataset(base, layout.base)
     prepare_experiment_plans(base, layout.base, folders(layout), layout.folder, profile(config))
+
+
+def _is_planned(plans: Path) -> bool:
+    """Plans that exist and parse: nnU-Net writes them in place, so a planning run killed mid-write
+    leaves a file that must not count."""
+    try:
+        return "configurations" in json.loads(plans.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def preprocess(layout: ExperimentLayout, dataset: Dataset, cases: Sequence[str]) -> list[str]:

@@ -60,6 +60,11 @@ class RunError(RuntimeError):
     """A step failed; the state records it and the run can be resumed after fixing the cause."""
 
 
+class WaitingForAnnotators(Exception):
+    """Human mode: the query is out and its labels are not imported yet. Not an error: the state
+    stays at the annotate step and the next `nnactive run` continues from the imported labels."""
+
+
 def kill_point(name: str) -> None:
     """SIGKILL this process when ``NNACTIVE_TEST_KILL_AT`` names this point (testing resumption)."""
     if os.environ.get(KILL_ENV) == name:
@@ -122,6 +127,10 @@ class Runner:
                 kill_point(f"{state.step}:{state.loop}:start")
                 after = self.steps[state.step](state)
                 kill_point(f"{state.step}:{state.loop}:before-state")
+            except WaitingForAnnotators as waiting:
+                self.reporter.step_done()
+                self.reporter.say(str(waiting))
+                return state
             except BaseException as error:
                 message = f"loop {state.loop} {state.step}: {type(error).__name__}: {error}"
                 self.reporter.error(f"{message}\n{traceback.format_exc()}")
@@ -250,15 +259,28 @@ class Runner:
         )
         return state.advance(self.config.query_steps)
 
+    def labeller(self, new_loop: int) -> Dataset:
+        """Where labels inside patches come from: the ground truth, or in human mode the imported
+        annotations of every loop (loop 0 from the ground truth unless people labelled it too)."""
+        if self.config.annotator != "human":
+            return self.dataset
+        from nnactive_core.annotate.source import ImportedOracle, import_instructions, imported_labels
+
+        if imported_labels(self.layout, new_loop) is None:
+            raise WaitingForAnnotators(import_instructions(self.layout, new_loop))
+        oracle_loops = () if imported_labels(self.layout, 0) is not None else (0,)
+        return ImportedOracle(self.dataset, self.layout, up_to=new_loop, oracle_loops=oracle_loops)
+
     def annotate(self, state: State) -> State:
-        """The oracle labels the new patches: rewrite only the changed cases, then splits, costs and
-        the archive of this loop's models."""
+        """The annotator labels the new patches: rewrite only the changed cases, then splits, costs
+        and the archive of this loop's models."""
         loops = self.loops(state.loop + 1)
         everything = [patch for loop in loops for patch in loop]
         changed = changed_cases(self.dataset, loops[-1])
-        write_partial_labels(self.dataset, self.layout.labels, everything, changed)
+        labeller = self.labeller(state.loop + 1)
+        write_partial_labels(labeller, self.layout.labels, everything, changed)
         kill_point(f"annotate:{state.loop}:labels-written")
-        models.record_annotated_classes(self.layout, self.dataset, everything, cases=changed)
+        models.record_annotated_classes(self.layout, labeller, everything, cases=changed)
         models.write_costs(self.layout, self.dataset, loops)
         for warning in models.write_splits(self.layout, self.config, loop=state.loop + 1):
             self.reporter.info(f"splits: {warning}")

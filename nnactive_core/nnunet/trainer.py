@@ -4,8 +4,9 @@
 through nnU-Net's name lookup) and configures from a :class:`~nnactive_core.nnunet.profiles.TrainingProfile`
 after construction, so one class serves every setting. Differences from upstream nnU-Net 2.8.1:
 
-- loss: CE + soft Dice (weights 1), Dice without smoothing and without background; voxels carrying the
-  ``ignore`` label contribute nothing (upstream's loss mask and ``ignore_index``, kept as is);
+- loss: CE + soft Dice (weights 1), Dice without smoothing and without background (region datasets:
+  BCE + Dice with background, also unsmoothed); voxels carrying the ``ignore`` label contribute nothing
+  (upstream's loss mask and ``ignore_index``, kept as is);
 - sampling: samples that are not forced to a foreground class pick an annotated voxel and shift it by a
   random offset per axis, so it lies anywhere in the patch rather than at its centre
   (:class:`OffsetSamplingDataLoader`); the last ~33% of a batch is foreground-forced as upstream;
@@ -14,8 +15,9 @@ after construction, so one class serves every setting. Differences from upstream
 - a per-epoch callback ``on_epoch(epoch, train_loss)``; console output only when ``verbose``;
 - checkpoints hold only tensors and plain Python values, so ``torch.load(weights_only=True)`` reads them.
 
-For nnU-Net's own tools (``nnUNetv2_predict -tr nnActiveTrainer``) put this file's folder into
-``nnUNet_extTrainer``; the architecture is upstream's, so inference needs nothing else from this class.
+Checkpoints name the trainer ``nnActiveTrainer``; nnU-Net's own CLI loads them where its trainer lookup
+finds this class (``nnUNet_extTrainer``). The architecture is upstream's, so inference needs nothing
+else from it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMu
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
 from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
-from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+from nnunetv2.training.loss.compound_losses import DC_and_BCE_loss, DC_and_CE_loss
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -121,22 +123,25 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         )
 
     def _build_loss(self):
+        dice = {"batch_dice": self.configuration_manager.batch_dice, "smooth": 0.0, "ddp": self.is_ddp}
         if self.label_manager.has_regions:
-            return super()._build_loss()
-        loss = DC_and_CE_loss(
-            {
-                "batch_dice": self.configuration_manager.batch_dice,
-                "smooth": 0.0,
-                "do_bg": False,
-                "ddp": self.is_ddp,
-            },
-            {},
-            weight_ce=1,
-            weight_dice=1,
-            ignore_label=self.label_manager.ignore_label,
-            dice_class=MemoryEfficientSoftDiceLoss,
-        )
+            loss = DC_and_BCE_loss(
+                {},
+                {**dice, "do_bg": True},
+                use_ignore_label=self.label_manager.ignore_label is not None,
+                dice_class=MemoryEfficientSoftDiceLoss,
+            )
+        else:
+            loss = DC_and_CE_loss(
+                {**dice, "do_bg": False},
+                {},
+                weight_ce=1,
+                weight_dice=1,
+                ignore_label=self.label_manager.ignore_label,
+                dice_class=MemoryEfficientSoftDiceLoss,
+            )
         if self.enable_deep_supervision:
+            # upstream's weights: halving per resolution, the lowest output unused
             weights = np.array([1 / (2**i) for i in range(len(self._get_deep_supervision_scales()))])
             weights[-1] = 1e-6 if self.is_ddp else 0
             loss = DeepSupervisionWrapper(loss, weights / weights.sum())

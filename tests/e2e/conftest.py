@@ -7,21 +7,38 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from e2e.runs import KILL_POINTS, STRATEGY, E2ERuns, Experiment, experiment_in, nnactive, run_arguments
+from e2e.runs import (
+    KILL_POINTS,
+    SECOND_STRATEGY,
+    STRATEGY,
+    E2ERuns,
+    Experiment,
+    experiment_in,
+    nnactive,
+    run_arguments,
+)
 
 from nnactive_core.experiment.layout import Roots
 
 
 @pytest.fixture(scope="session")
-def e2e_runs(tmp_path_factory) -> E2ERuns:
-    """The reference experiment and the killed-and-resumed one; both share the base dataset (planned
-    once, by the first)."""
+def e2e_base(tmp_path_factory):
+    """The folder all end-to-end experiments live in; they share its base dataset (``raw``), which
+    the first experiment generates and plans."""
     from nnactive_core.plugins import registry
 
-    missing = {"random-label2-all-classes", STRATEGY} - set(registry().names("strategy"))
+    missing = {"random-label2-all-classes", STRATEGY, SECOND_STRATEGY} - set(registry().names("strategy"))
     if missing:
         pytest.skip(f"strategy plugins not installed: {', '.join(sorted(missing))}")
     base = tmp_path_factory.mktemp("e2e")
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def e2e_runs(e2e_base) -> E2ERuns:
+    """The reference experiment and the killed-and-resumed one."""
+    base = e2e_base
     raw = base / "raw"
     reference = Roots(raw=raw, data=base / "reference", results=base / "reference")
     resumed = Roots(raw=raw, data=base / "resumed", results=base / "resumed")
@@ -37,12 +54,30 @@ def e2e_runs(tmp_path_factory) -> E2ERuns:
         assert result.returncode == -9, f"not killed at {point}: {result.stdout}{result.stderr}"
     last = nnactive(["run", "--experiment", reference_run.layout.name], resumed)
     assert last.returncode == 0, last.stdout + last.stderr
-    runs = E2ERuns(reference=reference_run, resumed=experiment_in(resumed, [*killed, last]))
-    yield runs
-    shutil.rmtree(base, ignore_errors=True)
+    return E2ERuns(reference=reference_run, resumed=experiment_in(resumed, [*killed, last]))
 
 
 @pytest.fixture(scope="session")
 def e2e_experiment(e2e_runs: E2ERuns) -> Experiment:
     """The uninterrupted experiment: 2 loops of pred_entropy on tiny demo data."""
     return e2e_runs.reference
+
+
+GRID = ((STRATEGY, 7), (STRATEGY, 8), (SECOND_STRATEGY, 7), (SECOND_STRATEGY, 8))
+
+
+@pytest.fixture(scope="session")
+def e2e_grid(e2e_runs, e2e_base) -> Roots:
+    """Two strategies x two seeds in one results folder, for the analysis (after ``e2e_runs``, which
+    plans the shared base dataset)."""
+    roots = Roots(raw=e2e_base / "raw", data=e2e_base / "grid", results=e2e_base / "grid")
+    for strategy, seed in GRID:
+        result = nnactive(["run", *run_arguments(strategy=strategy, seed=seed)], roots)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return roots
+
+
+@pytest.fixture(scope="session")
+def e2e_human(e2e_runs, e2e_base) -> Roots:
+    """The reference experiment's settings with ``--annotator human``, not yet run."""
+    return Roots(raw=e2e_base / "raw", data=e2e_base / "human", results=e2e_base / "human")

@@ -15,6 +15,7 @@ from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout, Roots, list_experiments
 
 STRATEGY = "pred_entropy"
+SECOND_STRATEGY = "class_power_pe66_exp"
 DATA_OPTIONS = {"n_cases": 8, "n_validation": 2, "size": 32}
 TRAINING = {"epochs": 2, "iterations_per_epoch": 2, "val_iterations_per_epoch": 0, "patch_size": [16, 16, 16]}
 KILL_POINTS = (
@@ -26,15 +27,15 @@ KILL_POINTS = (
 TIMEOUT = 900
 
 
-def run_arguments() -> list[str]:
+def run_arguments(strategy: str = STRATEGY, seed: int = 7) -> list[str]:
     options = {
-        "--strategy": STRATEGY,
+        "--strategy": strategy,
         "--dataset": "Dataset900_Demo",
         "--dataset-adapter": "demo",
         "--patch-size": "4,8,8",
         "--query-size": "10",
         "--loops": "2",
-        "--seed": "7",
+        "--seed": str(seed),
         "--folds": "2",
         "--profile": "tiny",
         "--agg-stride": "2",
