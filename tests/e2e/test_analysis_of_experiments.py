@@ -45,7 +45,7 @@ def test_tables_match_the_experiments_result_files(e2e_grid, analysis):
     )
     assert len(table) == 2 * len(experiments)
     for experiment in experiments:
-        rows = table[table["experiment"] == experiment.name].sort_values("loop")
+        rows = table[table["experiment"] == experiment.folder].sort_values("loop")
         assert list(rows["loop"]) == [0, 1]
         dice = []
         for _, row in rows.iterrows():
@@ -57,7 +57,7 @@ def test_tables_match_the_experiments_result_files(e2e_grid, analysis):
             assert row["cum_foreground_voxels"] == costs["cumulative"]["foreground_voxels"]
             dice.append(summary["foreground_mean"]["Dice"])
         aubc_runs = pd.read_csv(results_csv.parent / "aubc_runs.csv")
-        run = aubc_runs[aubc_runs["experiment"] == experiment.name].iloc[0]
+        run = aubc_runs[aubc_runs["experiment"] == experiment.folder].iloc[0]
         # two loops: the normalised trapezoid is the mean of the two values
         assert run["aubc_dice_mean"] == pytest.approx((dice[0] + dice[1]) / 2)
         assert run["final_dice_mean"] == pytest.approx(dice[1])
