@@ -128,6 +128,10 @@ class ExperimentLayout:
     def loop_results(self, loop: int) -> Path:
         return self.results / f"loop_{loop:03d}"
 
+    def timings(self, loop: int) -> Path:
+        """Seconds per step of the loop; it exists once the loop's first step after setup finished."""
+        return self.loop_results(loop) / "timings.json"
+
     def nnunet_env(self) -> dict[str, str]:
         """The standard nnU-Net variables that make plain nnU-Net tools see this experiment's group."""
         return {

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from nnactive_core.plugins import Registry
 
 KILL_ENV = "NNACTIVE_TEST_KILL_AT"
-TIMINGS_FILE = "timings.json"
 
 
 class RunError(RuntimeError):
@@ -147,7 +146,7 @@ class Runner:
         return state
 
     def timings(self, loop: int) -> LoopTimings:
-        return LoopTimings.load(self.layout.loop_results(loop) / TIMINGS_FILE)
+        return LoopTimings.load(self.layout.timings(loop))
 
     def loops(self, up_to: int):
         return read_loop_files(self.layout.raw, up_to=up_to)

@@ -111,7 +111,7 @@ def experiment_status(
         return ExperimentStatus(state=RUNNING, detail=where, **common)
     if state.last_error:
         return ExperimentStatus(state=FAILED, detail=first_line(state.last_error), **common)
-    if state.step == SETUP:
+    if state.step == SETUP or (state.loop == 0 and not layout.timings(0).exists()):
         return ExperimentStatus(state=NOT_STARTED, **common)
     return ExperimentStatus(state=STOPPED, **common)
 

@@ -24,6 +24,7 @@ from nnactive_core.nnunet.environment import (
 )
 from nnactive_core.nnunet.models import CHECKPOINT
 from nnactive_core.nnunet.planning import CONFIGURATION, PLANS, load_plans
+from nnactive_core.nnunet.preprocessing import preprocessed_cases
 from nnactive_core.nnunet.profiles import TrainingProfile
 from nnactive_core.nnunet.trainer import EpochCallback, nnActiveTrainer
 
@@ -97,9 +98,16 @@ def train_fold(
     splits = folders.preprocessed_dataset(dataset) / "splits_final.json"
     if not splits.is_file():
         raise FileNotFoundError(f"{splits} not found: write the cross-validation splits first")
-    n_folds = len(load_json(str(splits)))
-    if not 0 <= fold < n_folds:
-        raise ValueError(f"fold {fold} does not exist: {splits} has {n_folds} folds")
+    folds = load_json(str(splits))
+    if not 0 <= fold < len(folds):
+        raise ValueError(f"fold {fold} does not exist: {splits} has {len(folds)} folds")
+    missing = sorted(
+        set(folds[fold]["train"] + folds[fold]["val"]) - preprocessed_cases(folders, dataset, configuration)
+    )
+    if missing:
+        raise FileNotFoundError(
+            f"fold {fold} of {splits} uses cases that are not preprocessed: {', '.join(missing)}"
+        )
     fold_dir = model_folder(folders, dataset, configuration) / f"fold_{fold}"
     if fold_dir.exists():
         shutil.rmtree(fold_dir)

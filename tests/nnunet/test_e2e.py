@@ -259,3 +259,54 @@ def test_ignore_region_has_no_effect_on_the_loss(cycle):
     annotated_voxel = tuple(torch.nonzero(~ignored[0])[0])
     changed[0][annotated_voxel] = (changed[0][annotated_voxel] + 1) % toy.IGNORE
     assert not torch.equal(trainer.loss(outputs, changed), loss)
+
+
+def test_training_names_cases_missing_from_the_preprocessed_data(cycle, tmp_path):
+    import shutil
+
+    from nnactive_core.nnunet.environment import NnunetFolders
+    from nnactive_core.nnunet.profiles import get_profile
+    from nnactive_core.nnunet.training import train_fold
+
+    folders = NnunetFolders.under(tmp_path)
+    target = folders.preprocessed_dataset(EXPERIMENT)
+    shutil.copytree(cycle.group.preprocessed_dataset(EXPERIMENT), target)
+    splits = json.loads((target / "splits_final.json").read_text())
+    splits[0]["train"].append("case_missing")
+    (target / "splits_final.json").write_text(json.dumps(splits))
+    with pytest.raises(FileNotFoundError, match="not preprocessed: case_missing"):
+        train_fold(folders, EXPERIMENT, 0, get_profile("tiny"), device="cpu")
+    with pytest.raises(ValueError, match="fold 5 does not exist"):
+        train_fold(folders, EXPERIMENT, 5, get_profile("tiny"), device="cpu")
+
+
+def test_repreprocessing_one_case_updates_only_that_case(cycle, tmp_path):
+    import shutil
+
+    import blosc2
+    import SimpleITK as sitk
+
+    from nnactive_core.nnunet.environment import NnunetFolders
+    from nnactive_core.nnunet.preprocessing import preprocess_cases, preprocessed_cases
+
+    folders = NnunetFolders.under(tmp_path)
+    shutil.copytree(cycle.group.raw_dataset(EXPERIMENT), folders.raw_dataset(EXPERIMENT), symlinks=True)
+    shutil.copytree(cycle.group.preprocessed_dataset(EXPERIMENT), folders.preprocessed_dataset(EXPERIMENT))
+    data = folders.preprocessed_dataset(EXPERIMENT) / "nnUNetPlans_3d_fullres"
+    changed, other = cycle.annotated[0], cycle.annotated[1]
+    before = {p.name: p.stat().st_mtime_ns for p in data.iterdir()}
+
+    label_file = folders.raw_dataset(EXPERIMENT) / "labelsTr" / f"{changed}.nii.gz"
+    full = toy.read(cycle.base.raw_dataset(BASE) / "labelsTr" / f"{changed}.nii.gz")
+    image = sitk.GetImageFromArray(full)  # the whole case annotated now
+    image.CopyInformation(sitk.ReadImage(str(label_file)))
+    sitk.WriteImage(image, str(label_file))
+    assert preprocess_cases(folders, EXPERIMENT, [changed], num_processes=1) == [changed]
+
+    after = {p.name: p.stat().st_mtime_ns for p in data.iterdir()}
+    assert set(after) == set(before), "no leftovers of the staging folder"
+    assert after[f"{other}_seg.b2nd"] == before[f"{other}_seg.b2nd"]
+    assert after[f"{changed}_seg.b2nd"] != before[f"{changed}_seg.b2nd"]
+    assert preprocessed_cases(folders, EXPERIMENT) == set(cycle.annotated)
+    seg = blosc2.open(str(data / f"{changed}_seg.b2nd"))[:]
+    assert (seg != toy.IGNORE).all()
