@@ -9,6 +9,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+NOT_FREE = 255
+"""Value of the cost-free layer (``addTr``) where nothing is free."""
+
 
 @runtime_checkable
 class Dataset(Protocol):

@@ -19,7 +19,6 @@ from nnactive_core.datasets.api import DatasetAdapter, label_values_without_igno
 DATASET_JSON = "dataset.json"
 SPLITS = {"pool": ("imagesTr", "labelsTr"), "validation": ("imagesVal", "labelsVal")}
 FREE_FOLDER = "addTr"
-NOT_FREE = 255
 """Value of the cost-free layer where nothing comes for free."""
 SUPPORTED_FILE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".gipl", ".tif", ".tiff", ".png", ".bmp")
 """File endings nnU-Net's readers accept, all of which SimpleITK reads too."""

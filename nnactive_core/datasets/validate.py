@@ -13,10 +13,10 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.datasets.nnunet_raw import (
     DATASET_JSON,
     FREE_FOLDER,
-    NOT_FREE,
     SPLITS,
     SUPPORTED_FILE_ENDINGS,
     DatasetError,

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout
-from nnactive_core.experiment.oracle import NOTHING_FREE, partial_labels, patches_by_file
+from nnactive_core.experiment.oracle import partial_labels, patches_by_file
 from nnactive_core.io import atomic_write_json
 from nnactive_core.patches.patch import Patch
 
@@ -297,7 +298,7 @@ def pool_inputs(
 
     def free_mask(case: str):
         free = dataset.read_free_labels(case)
-        return None if free is None else free != NOTHING_FREE
+        return None if free is None else free != NOT_FREE
 
     for index, case in enumerate(cases):
         yield CaseInput(

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.io import atomic_write_with
 from nnactive_core.patches.patch import Patch
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
-
-NOTHING_FREE = 255
 
 
 def partial_labels(
@@ -42,7 +41,7 @@ def partial_labels(
                 f"free-label layer of {patches[0].file if patches else 'a case'} has shape {free.shape}, "
                 f"labels have {truth.shape}"
             )
-        mask = free != NOTHING_FREE
+        mask = free != NOT_FREE
         out[mask] = free[mask]
     return out
 

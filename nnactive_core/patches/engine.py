@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
+from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.patches.aggregate import box_means, box_sums, grid_shape, kernel_size
 from nnactive_core.patches.boxes import BlockedStarts, overlap_limit
 from nnactive_core.patches.patch import Patch
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
     from nnactive_core.datasets.api import Dataset
 
-NOTHING_FREE = 255
 """Value of a dataset's cost-free layer where nothing comes for free."""
 
 
@@ -311,7 +311,7 @@ def run_placement_query(
 
     def free_mask_of(file: str) -> np.ndarray | None:
         labels = oracle.read_free_labels(oracle.case_of_file(file))
-        return None if labels is None else labels != NOTHING_FREE
+        return None if labels is None else labels != NOT_FREE
 
     patches = check_placement(
         patches,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.patches.boxes import overlap_limit
 from nnactive_core.patches.patch import Patch
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NOT_FREE = 255
 """Value of the cost-free layer where nothing is free."""
 TRIALS_PER_CASE = 600
 STARTING_TRIALS_PER_CASE = 6000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnactive_core.datasets.nnunet_raw import NOT_FREE
+from nnactive_core.datasets.api import NOT_FREE
 
 SHAPE = (6, 7, 8)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnactive_core.datasets.api import Dataset
-from nnactive_core.datasets.nnunet_raw import NOT_FREE, DatasetError, NnunetRawAdapter, NnunetRawDataset
+from nnactive_core.datasets.api import NOT_FREE, Dataset
+from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawAdapter, NnunetRawDataset
 from nnactive_core.datasets.validate import DatasetValidationError
 from nnactive_core.plugins import load_registry
 
