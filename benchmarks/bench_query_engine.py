@@ -222,19 +222,23 @@ def worker(args) -> None:
     print(json.dumps(result))
 
 
+WORKER_SETTINGS = (
+    "size",
+    "classes",
+    "members",
+    "patch",
+    "stride",
+    "query_size",
+    "patches_per_case",
+    "conv",
+    "threads",
+)
+"""Options a measurement subprocess gets from the parent, and the settings the report records."""
+
+
 def measure(args, mode: str, cases: int, fixed_mmap_threshold: bool = False) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--worker-cases", str(cases)]
-    for option in (
-        "size",
-        "classes",
-        "members",
-        "patch",
-        "stride",
-        "query_size",
-        "patches_per_case",
-        "conv",
-        "threads",
-    ):
+    for option in WORKER_SETTINGS:
         command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     env = dict(os.environ)
     if fixed_mmap_threshold:
@@ -295,21 +299,7 @@ def main() -> None:
     rss = [measure(args, "engine", n, fixed) for fixed in (False, True) for n in args.rss_cases]
     floor, engine, conv = runs
     summary = {
-        "settings": {
-            k: getattr(args, k)
-            for k in (
-                "cases",
-                "size",
-                "classes",
-                "members",
-                "patch",
-                "stride",
-                "query_size",
-                "patches_per_case",
-                "conv",
-                "threads",
-            )
-        },
+        "settings": {k: getattr(args, k) for k in ("cases", *WORKER_SETTINGS)},
         "conv_over_engine": conv["per_case"] / engine["per_case"],
         "conv_over_engine_aggregation": conv["stages"]["aggregate"]
         / conv["cases"]

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process umask (reading it needs setting it; it is restored at once)."""
     current = os.umask(0)
     os.umask(current)
     return current
@@ -31,7 +32,7 @@ def atomic_write_with(path: Path, writer: Callable[[Path], None], suffix: str = 
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         # mkstemp creates owner-only files; results are shared with colleagues like any other file
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

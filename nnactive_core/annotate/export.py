@@ -30,6 +30,7 @@ from nnactive_core.annotate.manifest import (
     is_export,
     read_manifest,
 )
+from nnactive_core.io import current_umask
 
 REPLACED = (IMAGES, PARTIAL, MASKS, INSTRUCTIONS_FILE, MANIFEST_FILE)
 """What an export owns, manifest last: ``labels/`` belongs to the annotators."""
@@ -104,8 +105,7 @@ def _check_target(handle: ExperimentHandle, output: Path, loop: int) -> bool:
 def _share(folder: Path) -> None:
     """Permissions by the umask, as for any file the user creates: temporary files and folders are
     private, but an export is for annotators who may be other users."""
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     folder.chmod(0o777 & ~umask)
     for path in folder.rglob("*"):
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)

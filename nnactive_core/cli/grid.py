@@ -203,30 +203,9 @@ def grid() -> None:
 @grid_options
 @launch_options
 @_guard
-def run(
-    grid_file,
-    datasets,
-    strategies,
-    query_sizes,
-    seeds,
-    settings,
-    launcher,
-    launcher_options,
-    logs,
-    full_setup,
-    dry_run,
-) -> None:
+def run(grid_file, launcher, launcher_options, logs, full_setup, dry_run, **axes) -> None:
     """Set up and launch every experiment of the grid that is neither done, running nor failed."""
-    spec = _spec(
-        grid_file,
-        launcher,
-        launcher_options,
-        datasets=datasets,
-        strategies=strategies,
-        query_sizes=query_sizes,
-        seeds=seeds,
-        settings=settings,
-    )
+    spec = _spec(grid_file, launcher, launcher_options, **axes)
     if spec.is_empty:
         raise click.ClickException("no grid: give a GRID.toml or --dataset/--strategy/--query-size options")
     _launch(spec, (status_module.NOT_STARTED, status_module.STOPPED), logs, full_setup, dry_run)
@@ -240,21 +219,7 @@ def run(
     "--stopped", is_flag=True, help="Retry experiments stopped without an error (killed, pre-empted)."
 )
 @_guard
-def retry(
-    grid_file,
-    datasets,
-    strategies,
-    query_sizes,
-    seeds,
-    settings,
-    launcher,
-    launcher_options,
-    logs,
-    full_setup,
-    dry_run,
-    failed,
-    stopped,
-) -> None:
+def retry(grid_file, launcher, launcher_options, logs, full_setup, dry_run, failed, stopped, **axes) -> None:
     """Launch again the failed (and/or stopped) experiments of the grid, or of all experiments."""
     if not (failed or stopped):
         raise click.UsageError("say what to retry: --failed and/or --stopped")
@@ -263,16 +228,7 @@ def retry(
         for state, wanted in ((status_module.FAILED, failed), (status_module.STOPPED, stopped))
         if wanted
     ]
-    spec = _spec(
-        grid_file,
-        launcher,
-        launcher_options,
-        datasets=datasets,
-        strategies=strategies,
-        query_sizes=query_sizes,
-        seeds=seeds,
-        settings=settings,
-    )
+    spec = _spec(grid_file, launcher, launcher_options, **axes)
     _launch(spec, states, logs, full_setup, dry_run)
 
 
@@ -280,16 +236,9 @@ def retry(
 @grid_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_guard
-def status(grid_file, datasets, strategies, query_sizes, seeds, settings, as_json) -> None:
+def status(grid_file, as_json, **axes) -> None:
     """Loop, step and state of every experiment of the grid (or of all experiments)."""
-    spec = _spec(
-        grid_file,
-        datasets=datasets,
-        strategies=strategies,
-        query_sizes=query_sizes,
-        seeds=seeds,
-        settings=settings,
-    )
+    spec = _spec(grid_file, **axes)
     statuses = _statuses(spec, _roots())
     if as_json:
         click.echo(json.dumps(status_module.status_records(statuses), indent=2))
