@@ -135,7 +135,7 @@ def resolve_strategy(name: str):
 
 
 def _cases(files: dict[str, Path], file_ending: str, classes: int):
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
     for case, path in files.items():
         shape = check_probability_shape(path, probability_shape(path), classes)
@@ -224,8 +224,8 @@ def query(
     out,
 ) -> None:
     """Run a score strategy on stored ensemble probabilities and write the queried patches."""
-    from nnactive_core.patches.engine import StrategyError, candidate_records, run_score_query
     from nnactive_core.patches.patch import Patch, load_loop
+    from nnactive_core.query.engine import StrategyError, candidate_records, run_score_query
     from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
     strategy, owner = resolve_strategy(strategy_name)

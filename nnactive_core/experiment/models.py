@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
     from nnactive_core.experiment.progress import Advance, Reporter
     from nnactive_core.nnunet.environment import NnunetFolders
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
 ANNOTATED_CLASSES_FILE = "annotated_classes.json"
 SUMMARY_FILE = "summary.json"
@@ -269,7 +269,7 @@ def pool_inputs(
     fold only when the engine loads it, and its probabilities are dropped when the next one is loaded,
     so one case's stack is alive at a time."""
     from nnactive_core.nnunet.prediction import EnsemblePredictor
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
     predictor = EnsemblePredictor(
         model_folder(layout),

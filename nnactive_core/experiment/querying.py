@@ -19,8 +19,8 @@ from nnactive_core.strategies.api import PlacementStrategy, QueryContext, ScoreS
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
-    from nnactive_core.patches.engine import CaseInput, QueryResult
     from nnactive_core.plugins import Registry
+    from nnactive_core.query.engine import CaseInput, QueryResult
 
 QUERY_FILE = "query.json"
 
@@ -76,7 +76,7 @@ def starting_budget(
     config: ExperimentConfig, dataset: Dataset, registry: Registry, device: str = "cpu"
 ) -> QueryResult:
     """Loop 0: ``starting_budget_size`` patches placed on the oracle, seeded by the experiment seed."""
-    from nnactive_core.patches.engine import run_placement_query
+    from nnactive_core.query.engine import run_placement_query
 
     strategy, owner = resolve_strategy(registry, config.starting_budget, "starting budget")
     ctx = query_context(config, dataset, loop=0, annotated=(), device=device, query_size=config.sbs)
@@ -95,7 +95,7 @@ def run_query(
 ) -> QueryResult:
     """The query that creates ``loop_{loop}.json``. ``cases`` streams the pool's ensemble
     probabilities for score strategies and is ignored by placement strategies."""
-    from nnactive_core.patches.engine import run_placement_query, run_score_query
+    from nnactive_core.query.engine import run_placement_query, run_score_query
 
     strategy, owner = resolve_strategy(registry, config.strategy)
     ctx = query_context(config, dataset, loop=loop, annotated=annotated, device=device)
@@ -110,7 +110,7 @@ def save_query(raw: Path, results: Path, loop: int, result: QueryResult, strateg
     """``query.json`` (every candidate with its score, chosen or not) into the results folder of the
     loop whose models made the query, then the new loop file: the loop file comes last, so its
     existence means the query is complete."""
-    from nnactive_core.patches.engine import candidate_records
+    from nnactive_core.query.engine import candidate_records
 
     atomic_write_json(
         Path(results) / QUERY_FILE,

@@ -49,8 +49,8 @@ from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, r
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
-    from nnactive_core.patches.engine import CaseInput
     from nnactive_core.plugins import Registry
+    from nnactive_core.query.engine import CaseInput
 
 KILL_ENV = "NNACTIVE_TEST_KILL_AT"
 

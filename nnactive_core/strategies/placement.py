@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-"""Value of the cost-free layer where nothing is free."""
 TRIALS_PER_CASE = 600
 STARTING_TRIALS_PER_CASE = 6000
 _FIRST_BATCH = 8

@@ -82,7 +82,7 @@ class FakeModels:
         return summary
 
     def pool_inputs(self, layout, config, dataset, device, advance, requires_features=False):
-        from nnactive_core.patches.engine import CaseInput
+        from nnactive_core.query.engine import CaseInput
 
         self.calls.append(("predict",))
         classes = len(dataset.labels)

@@ -3,8 +3,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nnactive_core.patches.engine import run_placement_query
 from nnactive_core.patches.patch import Patch
+from nnactive_core.query.engine import run_placement_query
 from nnactive_core.strategies.placement import PlacementError
 from nnactive_core.strategies.random_uniform import UniformRandom
 from nnactive_core.testing.contract import StrategyContract

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from nnactive_core.patches.engine import run_placement_query
 from nnactive_core.patches.patch import Patch
+from nnactive_core.query.engine import run_placement_query
 from nnactive_core.strategies.placement import PlacementError, PlacementSession
 from nnactive_core.testing.synthetic import make_query_context
 from nnactive_random_fg.label_random import RandomLabel

@@ -130,7 +130,7 @@ def test_short_class_pool_is_filled_from_the_other_pools():
 
 
 def test_through_the_engine_with_non_contiguous_labels(make_probabilities):
-    from nnactive_core.patches.engine import CaseInput, run_score_query
+    from nnactive_core.query.engine import CaseInput, run_score_query
 
     ctx = context(label_values=(0, 2, 5), patch_size=(3, 3, 3), patches_per_case=3, query_size=6)
     cases = [

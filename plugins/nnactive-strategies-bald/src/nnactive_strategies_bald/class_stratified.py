@@ -82,7 +82,7 @@ class ClassStratifiedEntropy(ScoreStrategy):
         return quotas
 
     def compose(self, candidates: CandidateTable, ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
-        from nnactive_core.patches.compose import stratified_quotas, top_k_per_pool
+        from nnactive_core.strategies.compose import stratified_quotas, top_k_per_pool
 
         quotas = stratified_quotas(ctx.query_size, self.ratio, list(ctx.foreground_values), rng)
         return top_k_per_pool(candidates, quotas)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnactive_core.patches.compose import (
+from nnactive_core.strategies.api import GLOBAL_POOL, CandidateTable
+from nnactive_core.strategies.compose import (
     LOG_TINY,
     exponential_beta,
     power_noise,
@@ -14,7 +15,6 @@ from nnactive_core.patches.compose import (
     stratified_quotas,
     top_k_per_pool,
 )
-from nnactive_core.strategies.api import GLOBAL_POOL, CandidateTable
 
 DRAWS = 20000
 # chi-square critical value for 3 degrees of freedom at p = 0.001
