@@ -95,7 +95,7 @@ class ExperimentHandle:
         an import wrote one."""
         import SimpleITK as sitk
 
-        from nnactive_core.datasets.nnunet_raw import as_label_array, read_image
+        from nnactive_core.datasets.raw_format import as_label_array, read_image
 
         path = self.layout.labels / self.label_file_name(case)
         if path.is_file():

@@ -40,7 +40,7 @@ def _copy_image(source: Path, geometry: Geometry, target: Path) -> None:
     """The channel file itself when the format matches, else converted; the geometry is the case's."""
     import SimpleITK as sitk
 
-    from nnactive_core.datasets.nnunet_raw import read_image
+    from nnactive_core.datasets.raw_format import read_image
 
     if any(source.name.endswith(e) and target.name.endswith(e) for e in FILE_FORMATS.values()):
         shutil.copyfile(source, target)

@@ -74,7 +74,7 @@ def _check_case(
     """The labels to store (imported inside the region, ``ignore`` elsewhere), or None and the problems."""
     import SimpleITK as sitk
 
-    from nnactive_core.datasets.nnunet_raw import DatasetFileError, read_image
+    from nnactive_core.datasets.raw_format import DatasetFileError, read_image
 
     dataset = handle.dataset
     try:

@@ -86,7 +86,7 @@ def patches_from_masks(handle: ExperimentHandle, folder: Path) -> tuple[list[Dra
     import SimpleITK as sitk
     from scipy import ndimage
 
-    from nnactive_core.datasets.nnunet_raw import DatasetFileError, read_image
+    from nnactive_core.datasets.raw_format import DatasetFileError, read_image
 
     drawn, problems = [], []
     for path in sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")):

@@ -83,7 +83,7 @@ def imported_labels(layout: ExperimentLayout, loop: int) -> Callable[[str], np.n
     def read(case: str) -> np.ndarray:
         import SimpleITK as sitk
 
-        from nnactive_core.datasets.nnunet_raw import as_label_array, read_image
+        from nnactive_core.datasets.raw_format import as_label_array, read_image
 
         if case not in files:
             raise KeyError(f"{folder}: the import of loop {loop} has no labels for case {case!r}")

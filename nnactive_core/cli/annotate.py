@@ -21,7 +21,7 @@ def _handle(name: str) -> ExperimentHandle:
 
 
 def _errors() -> tuple[type[Exception], ...]:
-    from nnactive_core.datasets.nnunet_raw import DatasetError
+    from nnactive_core.datasets.raw_format import DatasetError
     from nnactive_core.experiment.config import ConfigError
     from nnactive_core.experiment.layout import LayoutError
     from nnactive_core.experiment.lock import LockedError

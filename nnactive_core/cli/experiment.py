@@ -20,7 +20,7 @@ DEMO_FOLDER = "nnactive_demo"
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Known problems become one-line CLI errors (exit 1, no traceback)."""
-    from nnactive_core.datasets.nnunet_raw import DatasetError
+    from nnactive_core.datasets.raw_format import DatasetError
     from nnactive_core.experiment.lock import LockedError
     from nnactive_core.experiment.querying import QueryStepError
     from nnactive_core.experiment.runner import RunError

@@ -21,7 +21,8 @@ import attrs
 import numpy as np
 
 from nnactive_core.datasets.api import DatasetAdapter
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset, open_nnunet_raw
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset, open_nnunet_raw
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.io import atomic_write_json
 
 DEMO_NAME = "Demo"

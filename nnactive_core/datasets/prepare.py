@@ -17,11 +17,11 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.datasets.nnunet_raw import (
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+from nnactive_core.datasets.raw_format import (
     DATASET_JSON,
     SPLITS,
     DatasetError,
-    NnunetRawDataset,
     list_channel_files,
     load_dataset_json,
 )
