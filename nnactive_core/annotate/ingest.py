@@ -20,10 +20,10 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.annotate.context import AnnotationError, ExperimentHandle, label_dtype
+from nnactive_core.annotate.context import AnnotationError, ExperimentHandle
 from nnactive_core.annotate.geometry import Geometry, region_mask, write_image
 from nnactive_core.annotate.manifest import LABEL_ENDINGS, LABELS, MANIFEST_FILE, read_manifest
-from nnactive_core.annotate.source import (
+from nnactive_core.experiment.human_oracle import (
     KIND,
     STORED_ENDING,
     STORED_MANIFEST,
@@ -31,6 +31,7 @@ from nnactive_core.annotate.source import (
     patch_records,
 )
 from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.oracle import label_dtype
 from nnactive_core.io import atomic_write_json
 from nnactive_core.patches.patch import Patch
 

@@ -235,7 +235,7 @@ def status(experiment: str | None) -> None:
     """Per experiment: loop, step, budget spent, last mean Dice and state (with the last error)."""
     from rich.console import Console
 
-    from nnactive_core.experiment.progress import status_table
+    from nnactive_core.launchers.status import progress_table
 
     with user_errors():
         roots = roots_from_env()
@@ -251,7 +251,7 @@ def status(experiment: str | None) -> None:
     if not layouts:
         click.echo(f"no experiments under {roots.results}")
         return
-    Console(width=max(100, Console().width)).print(status_table(layouts))
+    Console(width=max(100, Console().width)).print(progress_table(layouts))
 
 
 def demo_roots(output: Path | None) -> Roots:
@@ -276,7 +276,7 @@ def demo_roots(output: Path | None) -> Roots:
 def demo(strategy: str | None, output: Path | None, loops: int, seed: int, device: str | None) -> None:
     """A complete active-learning experiment on the built-in demo dataset: real nnU-Net (tiny
     profile), then the analysis with the results table and the learning curve."""
-    from nnactive_core.experiment.demo import demo_config, run_analysis
+    from nnactive_core.experiment.demo import demo_config
     from nnactive_core.experiment.setup import setup_experiment
 
     with user_errors():
@@ -285,10 +285,10 @@ def demo(strategy: str | None, output: Path | None, loops: int, seed: int, devic
         click.echo(f"demo: {config.strategy}, {loops} loops; results under {roots.results}", err=True)
         layout = setup_experiment(config, roots, echo=_echo)
         run_one(layout, allow_version_change=False)
-    from nnactive_core.analysis.report import AnalysisError
+    from nnactive_core.analysis.report import AnalysisError, analyze
 
     try:
-        report = run_analysis(roots, config)
+        report = analyze(roots.results_group(config.dataset), roots.analysis(config.dataset))
     except AnalysisError as error:
         raise click.ClickException(f"analysis of {roots.results_group(config.dataset)}: {error}") from None
     click.echo(f"results table: {report.main_table}")

@@ -64,6 +64,10 @@ class Roots:
     def results_group(self, dataset: str) -> Path:
         return self.results / dataset / "nnActive_results"
 
+    def analysis(self, dataset: str) -> Path:
+        """Tables and plots over the experiments of one base dataset (what the demo writes)."""
+        return self.results / dataset / "analysis"
+
 
 @attrs.frozen(kw_only=True)
 class ExperimentLayout:

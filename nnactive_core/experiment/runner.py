@@ -263,7 +263,7 @@ class Runner:
         annotations of every loop (loop 0 from the ground truth unless people labelled it too)."""
         if self.config.annotator != "human":
             return self.dataset
-        from nnactive_core.annotate.source import ImportedOracle, import_instructions, imported_labels
+        from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 
         if imported_labels(self.layout, new_loop) is None:
             raise WaitingForAnnotators(import_instructions(self.layout, new_loop))

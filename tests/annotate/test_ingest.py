@@ -9,7 +9,7 @@ from annotate.fake_experiment import IGNORE, LOOP1, build_experiment, fill_from_
 from nnactive_core.annotate.context import AnnotationError, open_experiment
 from nnactive_core.annotate.export import export_loop
 from nnactive_core.annotate.ingest import import_labels
-from nnactive_core.annotate.source import annotations_folder, imported_labels
+from nnactive_core.experiment.human_oracle import annotations_folder, imported_labels
 from nnactive_core.experiment.state import PREPROCESS, State, save_state
 from nnactive_core.patches.patch import save_loop
 

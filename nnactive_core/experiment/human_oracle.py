@@ -1,4 +1,4 @@
-"""Annotators' labels as the loop runner consumes them.
+"""The human-mode oracle: annotators' labels as the loop runner consumes them.
 
 A valid import of loop L lives in ``<results>/annotations/loop_LLL/``: ``<case>.nii.gz`` per case that
 loop L queried (the imported labels inside L's patches, ``ignore`` elsewhere) and ``manifest.json``
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnactive_core.annotate.context import label_dtype
+from nnactive_core.experiment.oracle import label_dtype
 from nnactive_core.patches.patch import Patch, load_loop, loop_file_name, loop_files
 
 if TYPE_CHECKING:
