@@ -19,7 +19,6 @@ Output layout (``OUT`` is the output folder)::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,7 +39,7 @@ from nnactive_core.analysis.curves import curve_table
 from nnactive_core.analysis.fg_efficiency import efficiency_table
 from nnactive_core.analysis.ppm import PairwisePenaltyMatrix
 from nnactive_core.analysis.settings import Setting, differing_fields, group_settings
-from nnactive_core.io import atomic_write_json, atomic_write_text
+from nnactive_core.io import JsonFileError, atomic_write_json, atomic_write_text, read_json
 
 ALL_BASES = "*"
 
@@ -77,11 +76,9 @@ def _reference_value(entry, source: str) -> float:
 def load_references(path: Path) -> dict[str, float]:
     """``{"DatasetXXX_Name": dice | nnU-Net summary, ...}``, or one nnU-Net summary for every base."""
     try:
-        payload = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise AnalysisError(f"{path}: cannot read the reference JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise AnalysisError(f"{path}: expected a JSON object")
+        payload = read_json(Path(path), expect=dict)
+    except JsonFileError as error:
+        raise AnalysisError(f"reference Dice: {error}") from None
     if "foreground_mean" in payload:
         return {ALL_BASES: _reference_value(payload, str(path))}
     return {base: _reference_value(entry, f"{path}: {base}") for base, entry in payload.items()}

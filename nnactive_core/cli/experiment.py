@@ -12,7 +12,15 @@ from typing import Any
 import click
 
 from nnactive_core.experiment.config import ConfigError, ExperimentConfig
-from nnactive_core.experiment.layout import ExperimentLayout, LayoutError, Roots, find_experiment
+from nnactive_core.experiment.layout import (
+    DATA_ENV,
+    RAW_ENV,
+    ExperimentLayout,
+    LayoutError,
+    Roots,
+    find_experiment,
+)
+from nnactive_core.io import JsonFileError, read_json
 
 DEMO_FOLDER = "nnactive_demo"
 
@@ -124,23 +132,15 @@ def config_options(command: Callable) -> Callable:
     )(command)
 
 
-def _plans_patch_size(roots: Roots, dataset: str) -> list[int] | None:
-    plans = roots.base_preprocessed(dataset) / "nnUNetPlans.json"
-    try:
-        return json.loads(plans.read_text())["configurations"]["3d_fullres"]["patch_size"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     """Config file < command-line options; query size, loops and patch size get defaults."""
     fields: dict[str, Any] = {}
     config_file = options.pop("config_file", None)
     if config_file is not None:
         try:
-            fields.update(json.loads(Path(config_file).read_text()))
-        except (OSError, ValueError) as error:
-            raise click.BadParameter(f"{config_file}: {error}", param_hint="--config") from None
+            fields.update(read_json(Path(config_file), expect=dict))
+        except JsonFileError as error:
+            raise click.BadParameter(str(error), param_hint="--config") from None
     train, data = options.pop("train_options", ()), options.pop("dataset_options", ())
     fields.update({k: v for k, v in options.items() if v is not None})
     if train:
@@ -159,7 +159,9 @@ def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     fields.setdefault("query_size", 20)
     fields.setdefault("query_steps", 5)
     if "patch_size" not in fields:
-        planned = _plans_patch_size(roots, fields["dataset"])
+        from nnactive_core.nnunet.plans import planned_patch_size
+
+        planned = planned_patch_size(roots.base_nnunet, fields["dataset"])
         if planned is None:
             raise click.UsageError(
                 f"missing --patch-size: {fields['dataset']} has no nnU-Net plans to take it from"
@@ -258,7 +260,7 @@ def demo_roots(output: Path | None) -> Roots:
     """--output, else the exported nnActive folders, else ./nnactive_demo."""
     if output is not None:
         return Roots.under(output)
-    if os.environ.get("nnActive_raw") and os.environ.get("nnActive_data"):
+    if os.environ.get(RAW_ENV) and os.environ.get(DATA_ENV):
         return Roots.from_env()
     return Roots.under(Path.cwd() / DEMO_FOLDER)
 

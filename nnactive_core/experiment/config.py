@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
-from nnactive_core.io import atomic_write_json
+from nnactive_core.experiment.layout import CONFIG_FILE
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 
-CONFIG_FILE = "config.json"
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
@@ -210,13 +210,9 @@ class ExperimentConfig:
     def load(cls, folder: Path) -> ExperimentConfig:
         path = Path(folder) / CONFIG_FILE
         try:
-            payload = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no experiment config here") from None
-        except ValueError as error:
-            raise ConfigError(f"{path}: not valid JSON: {error}") from None
-        if not isinstance(payload, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
+            payload = read_json(path, expect=dict, missing="no experiment config here")
+        except JsonFileError as error:
+            raise ConfigError(str(error)) from None
         return cls.from_json(payload, source=str(path))
 
 

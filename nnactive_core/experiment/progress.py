@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-LOG_FILE = "log.txt"
+from nnactive_core.experiment.layout import LOG_FILE
+
 LOGGER_NAME = "nnactive.experiment"
 
 Advance = Callable[[int, int], None]

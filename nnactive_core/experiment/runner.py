@@ -12,7 +12,6 @@ writing a step's outputs and saving the state.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -24,13 +23,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from nnactive_core.experiment import models
+from nnactive_core.experiment import nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
 from nnactive_core.experiment.progress import Reporter
-from nnactive_core.experiment.querying import is_score_strategy, resolve_strategy, run_query, save_query
+from nnactive_core.experiment.querying import run_query, save_query
 from nnactive_core.experiment.setup import check_config, open_dataset, plugin_uses, run_setup_step
 from nnactive_core.experiment.state import (
     ANNOTATE,
@@ -44,7 +43,7 @@ from nnactive_core.experiment.state import (
     save_state,
 )
 from nnactive_core.experiment.versions import check_versions, used_distributions
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, read_loop_files
 
 if TYPE_CHECKING:
@@ -81,8 +80,8 @@ class LoopTimings:
     @classmethod
     def load(cls, path: Path) -> LoopTimings:
         try:
-            return cls(path=path, values=json.loads(Path(path).read_text()))
-        except (OSError, ValueError):
+            return cls(path=path, values=read_json(path, expect=dict))
+        except JsonFileError:
             return cls(path=path)
 
     def record(self, **values) -> None:
@@ -146,7 +145,7 @@ class Runner:
         return state
 
     def timings(self, loop: int) -> LoopTimings:
-        return LoopTimings.load(self.layout.timings(loop))
+        return LoopTimings.load(self.layout.timings_file(loop))
 
     def loops(self, up_to: int):
         return read_loop_files(self.layout.raw, up_to=up_to)
@@ -160,13 +159,13 @@ class Runner:
         new = load_loop(self.layout.raw / loop_file_name(state.loop))
         cases = changed_cases(self.dataset, new)
         self.reporter.info(f"preprocessing {len(cases)} case(s) whose labels changed: {', '.join(cases)}")
-        models.preprocess(self.layout, self.dataset, cases)
+        nnunet_steps.preprocess(self.layout, self.dataset, cases)
         self.timings(state.loop).record(preprocessed_cases=len(cases), preprocessed=cases)
         return state.advance(self.config.query_steps)
 
     def train(self, state: State) -> State:
         if not state.folds_done:
-            models.clear_models(self.layout)
+            nnunet_steps.clear_models(self.layout)
         training_seconds = self.timings(state.loop).values.get("training_seconds_per_fold", {})
         for fold in self.config.trained_folds:
             if fold in state.folds_done:
@@ -178,7 +177,7 @@ class Runner:
                 self.reporter.advance(done, total, "epochs")
                 kill_point(f"train:{loop}:{fold}:{done}")
 
-            loss = models.train_fold(self.layout, self.config, state.loop, fold, self.device, on_epoch)
+            loss = nnunet_steps.train_fold(self.layout, self.config, state.loop, fold, self.device, on_epoch)
             training_seconds[str(fold)] = time.monotonic() - started
             self.timings(state.loop).record(training_seconds_per_fold=training_seconds)
             self.reporter.info(f"loop {state.loop}: fold {fold} trained, final loss {loss:.4f}")
@@ -186,7 +185,7 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def validate(self, state: State) -> State:
-        summary = models.validate(
+        summary = nnunet_steps.validate(
             self.layout,
             self.config,
             self.dataset,
@@ -198,8 +197,8 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def loop_line(self, loop: int, summary: dict) -> str:
-        costs_file = self.layout.loop_results(loop) / models.COSTS_FILE
-        cumulative = json.loads(costs_file.read_text())["cumulative"] if costs_file.is_file() else {}
+        costs_file = self.layout.costs_file(loop)
+        cumulative = read_json(costs_file)["cumulative"] if costs_file.is_file() else {}
         dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
         budget = ", ".join(
             f"{cumulative[k]:,.0f} {label}"
@@ -213,7 +212,7 @@ class Runner:
         """The pool's inputs, timing each case's prediction and offering a kill point per case."""
         timings = self.timings(loop)
         spent = [0.0]
-        inputs = models.pool_inputs(
+        inputs = nnunet_steps.pool_inputs(
             self.layout,
             self.config,
             self.dataset,
@@ -235,23 +234,19 @@ class Runner:
 
     def query(self, state: State) -> State:
         """Query with loop k's models; writes ``query.json`` and ``loop_{k+1}.json`` (last)."""
-        strategy, _ = resolve_strategy(self.registry, self.config.strategy)
         annotated = [patch for loop in self.loops(state.loop) for patch in loop]
-        cases = None
-        if is_score_strategy(strategy):
-            cases = self.pool(state.loop, bool(getattr(strategy, "requires_features", False)))
         result = run_query(
             self.config,
             self.dataset,
             self.registry,
             loop=state.loop + 1,
             annotated=annotated,
-            cases=cases,
+            pool=lambda requires_features: self.pool(state.loop, requires_features),
             device=self.device,
         )
         save_query(
             self.layout.raw,
-            self.layout.loop_results(state.loop),
+            self.layout.query_file(state.loop),
             state.loop + 1,
             result,
             self.config.strategy,
@@ -279,11 +274,11 @@ class Runner:
         labeller = self.labeller(state.loop + 1)
         write_partial_labels(labeller, self.layout.labels, everything, changed)
         kill_point(f"annotate:{state.loop}:labels-written")
-        models.record_annotated_classes(self.layout, labeller, everything, cases=changed)
-        models.write_costs(self.layout, self.dataset, loops)
-        for warning in models.write_splits(self.layout, self.config, loop=state.loop + 1):
+        records.record_annotated_classes(self.layout, labeller, everything, cases=changed)
+        records.write_costs(self.layout, self.dataset, loops)
+        for warning in nnunet_steps.write_splits(self.layout, self.config, loop=state.loop + 1):
             self.reporter.info(f"splits: {warning}")
-        models.archive_models(self.layout, state.loop)
+        nnunet_steps.archive_models(self.layout, state.loop)
         return state.advance(self.config.query_steps)
 
 
@@ -311,7 +306,7 @@ def run_experiment(
         if state.finished:
             return state
         dataset = open_dataset(config, layout.roots, registry)
-        device = models.device_name(config)
+        device = nnunet_steps.device_name(config)
         with Reporter(
             layout.results, layout.name, config.query_steps, display=display, echo=echo
         ) as reporter:

@@ -15,18 +15,23 @@ States:
 
 from __future__ import annotations
 
-import json
 import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import attrs
 
 from nnactive_core.experiment.config import ConfigError, ExperimentConfig
-from nnactive_core.experiment.layout import ExperimentLayout, Roots, find_experiment, list_experiments
+from nnactive_core.experiment.layout import (
+    ExperimentLayout,
+    Roots,
+    find_experiment,
+    list_experiments,
+    result_loops,
+)
 from nnactive_core.experiment.lock import lock_holder
 from nnactive_core.experiment.state import SETUP, StateError, load_state
+from nnactive_core.io import read_json
 
 DONE = "done"
 RUNNING = "running"
@@ -113,7 +118,7 @@ def experiment_status(
         return ExperimentStatus(state=RUNNING, detail=where, **common)
     if state.last_error:
         return ExperimentStatus(state=FAILED, detail=first_line(state.last_error), **common)
-    if state.step == SETUP or (state.loop == 0 and not layout.timings(0).exists()):
+    if state.step == SETUP or (state.loop == 0 and not layout.timings_file(0).exists()):
         return ExperimentStatus(state=NOT_STARTED, **common)
     return ExperimentStatus(state=STOPPED, **common)
 
@@ -193,14 +198,14 @@ def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
 def latest_results(layout: ExperimentLayout) -> tuple[int | None, float | None]:
     """(cumulative patches, mean validation Dice) of the last loop that has them."""
     budget = dice = None
-    for loop_folder in sorted(Path(layout.results).glob("loop_*")):
-        costs, summary = loop_folder / "costs.json", loop_folder / "summary.json"
+    for loop in result_loops(layout.results):
+        costs, summary = layout.costs_file(loop), layout.summary_file(loop)
         try:
             if costs.is_file():
-                budget = int(json.loads(costs.read_text())["cumulative"]["patches"])
+                budget = int(read_json(costs)["cumulative"]["patches"])
             if summary.is_file():
-                dice = float(json.loads(summary.read_text())["foreground_mean"]["Dice"])
-        except (OSError, ValueError, KeyError, TypeError):
+                dice = float(read_json(summary)["foreground_mean"]["Dice"])
+        except (ValueError, KeyError, TypeError):
             continue
     return budget, dice
 

@@ -10,7 +10,6 @@ re-preprocessing.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from contextlib import nullcontext, redirect_stdout
 from io import StringIO
@@ -18,17 +17,16 @@ from pathlib import Path
 
 from nnunetv2.experiment_planning.experiment_planners.network_topology import get_pool_and_conv_props
 
-from nnactive_core.io import atomic_write_json, atomic_write_with
+from nnactive_core.io import atomic_write_json, atomic_write_with, read_json
 from nnactive_core.nnunet.environment import (
     NnunetFolders,
     default_processes,
     environment_variable,
     nnunet_paths,
 )
+from nnactive_core.nnunet.plans import CONFIGURATION, PLANS, plans_file
 from nnactive_core.nnunet.profiles import TrainingProfile
 
-PLANS = "nnUNetPlans"
-CONFIGURATION = "3d_fullres"
 INTENSITY_SAMPLES = 100_000
 _MAX_FEATURES_3D = 320
 _MIN_FEATURE_MAP_EDGE = 4
@@ -72,7 +70,7 @@ def plan_dataset(
             extractor.run(overwrite_existing=True)
             planner = ExperimentPlanner(dataset, plans_name=PLANS)
             planner.plan_experiment()
-    return folders.preprocessed_dataset(dataset) / f"{PLANS}.json"
+    return plans_file(folders, dataset)
 
 
 def shrink_plans(plans: dict, profile: TrainingProfile, configuration: str = CONFIGURATION) -> dict:
@@ -147,21 +145,13 @@ def prepare_experiment_plans(
 
     target = experiment.preprocessed_dataset(experiment_dataset)
     target.mkdir(parents=True, exist_ok=True)
-    plans = shrink_plans(json.loads((base_dir / f"{PLANS}.json").read_text()), profile, configuration)
+    plans = shrink_plans(read_json(plans_file(base, base_dataset), expect=dict), profile, configuration)
     plans["dataset_name"] = experiment_dataset
-    plans_file = target / f"{PLANS}.json"
-    atomic_write_json(plans_file, plans)
+    target_plans = plans_file(experiment, experiment_dataset)
+    atomic_write_json(target_plans, plans)
     _copy_atomic(base_dir / "dataset_fingerprint.json", target / "dataset_fingerprint.json")
     _copy_atomic(raw_json, target / "dataset.json")
-    return plans_file
-
-
-def load_plans(folders: NnunetFolders, dataset: str) -> dict:
-    """The plans of a prepared dataset (error naming the file when it is missing)."""
-    path = folders.preprocessed_dataset(dataset) / f"{PLANS}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: plan the dataset (or prepare the experiment plans) first")
-    return json.loads(path.read_text())
+    return target_plans
 
 
 def _copy_atomic(source: Path, target: Path) -> None:

@@ -1,11 +1,11 @@
-"""The loop runner with the nnU-Net side replaced by fakes (see fake_models.py): steps, files, state,
+"""The loop runner with the nnU-Net side replaced by fakes (see fake_nnunet_steps.py): steps, files, state,
 resumption after failures and kills, and the determinism of the loop files."""
 
 import json
 
 import numpy as np
 import pytest
-from experiment.fake_models import FakeModels, labels_as_arrays, loop_file_bytes, small_config
+from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop_file_bytes, small_config
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.layout import Roots
@@ -18,7 +18,7 @@ from nnactive_core.plugins import registry
 
 
 def run(tmp_path, monkeypatch, name="a", fake=None, **changes):
-    fake = (fake or FakeModels(root=tmp_path)).install(monkeypatch)
+    fake = (fake or FakeNnunetSteps(root=tmp_path)).install(monkeypatch)
     roots = Roots(raw=tmp_path / "raw", data=tmp_path / name, results=tmp_path / name)
     layout = setup_experiment(small_config(**changes), roots)
     return layout, fake
@@ -82,7 +82,7 @@ def test_a_failed_step_is_recorded_and_the_run_resumes_after_it(tmp_path, monkey
     reference, _ = run(tmp_path, monkeypatch, name="reference")
     run_experiment(reference, display=False, echo=lambda line: None)
 
-    fake = FakeModels(root=tmp_path, fail={"train:1:1": 1})
+    fake = FakeNnunetSteps(root=tmp_path, fail={"train:1:1": 1})
     layout, _ = run(tmp_path, monkeypatch, name="failing", fake=fake)
     with pytest.raises(RunError, match="loop 1 train: RuntimeError: injected failure in train:1:1"):
         run_experiment(layout, display=False, echo=lambda line: None)

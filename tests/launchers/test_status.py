@@ -137,8 +137,8 @@ def test_set_up_but_never_run_is_not_started_until_its_first_step_finished(roots
     experiment = config()
     layout = create(roots, experiment, State(loop=0, step="preprocess"))
     assert grid_status(roots, [experiment])[0].state == "not started"
-    layout.timings(0).parent.mkdir(parents=True, exist_ok=True)
-    layout.timings(0).write_text('{"preprocess_seconds": 1.0}')
+    layout.timings_file(0).parent.mkdir(parents=True, exist_ok=True)
+    layout.timings_file(0).write_text('{"preprocess_seconds": 1.0}')
     assert grid_status(roots, [experiment])[0].state == "stopped"
 
 
