@@ -44,9 +44,11 @@ def nnactive_register_cost_metrics(register):
     """Register annotation cost metrics. Since 0.1.
 
     ``register(metric)`` takes an instance of :class:`nnactive_core.costs.api.CostMetric`: a ``name``, a
-    one-line ``description``, a ``unit`` and ``measure(patch, labels_in_patch, label_values)`` returning a
-    mapping of column name to number for one annotated patch. The core sums the values per loop and
-    cumulatively and records them with each loop's results.
+    one-line ``description``, a ``unit`` and ``measure(patch, labels_in_patch, label_values, background)``
+    returning a mapping of column name to number for one annotated patch (``labels_in_patch``: the
+    ground truth inside the patch; ``label_values``: label name -> value without ``ignore``;
+    ``background``: the background value). The core sums the values per loop and cumulatively and
+    records them with each loop's results.
     """
 
 

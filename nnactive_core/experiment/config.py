@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -102,8 +103,10 @@ def _mapping(instance, attribute, value) -> None:
         _fail(attribute.name, f"values must be JSON values: {error}")
 
 
-def _frozen_dict(value) -> dict:
-    return dict(value) if isinstance(value, Mapping) else value
+def _frozen_mapping(value):
+    """A read-only copy of a mapping, so a frozen config cannot change under its name; anything else
+    is left for the validator to reject."""
+    return MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -118,7 +121,9 @@ class ExperimentConfig:
     strategy: str = attrs.field(validator=_plugin_name)
     seed: int = attrs.field(default=12345, validator=_int)
     dataset_adapter: str = attrs.field(default="nnunet-raw", validator=_plugin_name)
-    dataset_options: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, validator=_mapping)
+    dataset_options: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_mapping
+    )
     starting_budget: str = attrs.field(default="random-label2-all-classes", validator=_plugin_name)
     starting_budget_size: int | None = attrs.field(default=None, validator=_optional_positive)
     agg_stride: tuple[int, int, int] = attrs.field(
@@ -130,7 +135,9 @@ class ExperimentConfig:
     folds: int = attrs.field(default=5, validator=_positive)
     train_folds: int | None = attrs.field(default=None, validator=_optional_positive)
     training_profile: str = attrs.field(default="default", validator=_plugin_name)
-    training_overrides: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, validator=_mapping)
+    training_overrides: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_mapping
+    )
     query_tile_step: float = attrs.field(default=0.75, validator=_step)
     query_mirroring: bool = attrs.field(default=False, validator=_bool)
     val_tile_step: float = attrs.field(default=0.5, validator=_step)
@@ -186,6 +193,8 @@ class ExperimentConfig:
         for key, value in payload.items():
             if isinstance(value, tuple):
                 payload[key] = list(value)
+            elif isinstance(value, Mapping):
+                payload[key] = dict(value)
         return payload
 
     @classmethod
