@@ -2,6 +2,7 @@
 bench. Every session pins torch in the same pip command as anything that depends on it, so pip never
 swaps in a multi-GB CUDA build."""
 
+import os
 from pathlib import Path
 
 import nox
@@ -42,11 +43,19 @@ def plugin_tests(session: nox.Session, folder: str) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+def source_folders() -> list[str]:
+    """Where the core, every plugin and the example plugin keep their packages."""
+    return [str(ROOT), *(str(ROOT / folder / "src") for folder in (*plugin_folders(), EXAMPLE_PLUGIN))]
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """Ruff, and the import layers of docs/architecture.md (import-linter contracts in pyproject.toml).
+    The contracts read the sources, so nothing heavy is installed: the packages are found on the path."""
+    session.install("ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", env={"PYTHONPATH": os.pathsep.join(source_folders())})
 
 
 @nox.session
