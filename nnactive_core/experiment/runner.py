@@ -25,6 +25,7 @@ import attrs
 
 from nnactive_core.experiment import nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
@@ -258,8 +259,6 @@ class Runner:
         annotations of every loop (loop 0 from the ground truth unless people labelled it too)."""
         if self.config.annotator != "human":
             return self.dataset
-        from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
-
         if imported_labels(self.layout, new_loop) is None:
             raise WaitingForAnnotators(import_instructions(self.layout, new_loop))
         oracle_loops = () if imported_labels(self.layout, 0) is not None else (0,)
