@@ -1,6 +1,7 @@
 import io
 
-from nnactive_core.experiment.progress import LOG_FILE, Reporter
+from nnactive_core.experiment.layout import LOG_FILE
+from nnactive_core.experiment.progress import Reporter
 
 
 def test_reporter_logs_steps_progress_and_lines(tmp_path):

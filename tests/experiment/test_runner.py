@@ -8,8 +8,7 @@ import pytest
 from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop_file_bytes, small_config
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
-from nnactive_core.experiment.layout import Roots
-from nnactive_core.experiment.lock import LOCK_FILE
+from nnactive_core.experiment.layout import LOCK_FILE, Roots
 from nnactive_core.experiment.runner import KILL_ENV, RunError, kill_point, run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
