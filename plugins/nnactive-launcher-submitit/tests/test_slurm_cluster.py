@@ -112,7 +112,7 @@ def cluster() -> Cluster:
         if os.environ.get(REQUIRED_ENV):
             pytest.fail(f"{REQUIRED_ENV} is set, but {problem}")
         pytest.skip(problem)
-    partitions = run("sinfo", "-h", "-o", "%P %G").stdout.split("\n")
+    partitions = [line for line in run("sinfo", "-h", "-o", "%P %G").stdout.splitlines() if line.strip()]
     default = next(line.split()[0].rstrip("*") for line in partitions if line.split()[0].endswith("*"))
     gpu = next((line.split()[0].rstrip("*") for line in partitions if "gpu:" in line), None)
     cluster = Cluster(
@@ -252,21 +252,23 @@ def grid(cluster, tmp_path_factory) -> GridRuns:
     # both runs share the base dataset, which the reference plans once
     local = Roots(raw=base / "raw", data=base / "local", results=base / "local")
     slurm = Roots(raw=base / "raw", data=base / "slurm", results=base / "slurm")
-    reference = subprocess.Popen(
-        [str(NNACTIVE), "grid", "run", str(grid_file), "--launcher", "local", "--option=parallel=2"],
-        env={**os.environ, **local.env(), "COLUMNS": "250"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    output = base / "reference.txt"
+    with open(output, "w") as out:
+        reference = subprocess.Popen(
+            [str(NNACTIVE), "grid", "run", str(grid_file), "--launcher", "local", "--option=parallel=2"],
+            env={**os.environ, **local.env(), "COLUMNS": "250"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         runs = grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference)
-        output, _ = reference.communicate(timeout=TIMEOUT_S)
+        reference.wait(timeout=TIMEOUT_S)
     finally:
         if reference.poll() is None:
             reference.kill()
-    assert reference.returncode == 0, output
-    return attrs.evolve(runs, local=by_strategy(local))
+            reference.wait()
+    assert reference.returncode == 0, output.read_text()
+    return runs
 
 
 def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> GridRuns:
@@ -275,7 +277,7 @@ def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> Gr
 
     def planned() -> bool:
         experiments = list_experiments(local)
-        assert reference.poll() in (None, 0), reference.communicate()[0]
+        assert reference.poll() in (None, 0), (base / "reference.txt").read_text()
         return len(experiments) == 2 and all(
             (progress(e) or point(0, "setup")) > point(0, "setup") for e in experiments
         )
@@ -303,14 +305,21 @@ def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> Gr
 
     # the cancel: once the random experiment's first model is trained
     wait_for(lambda: jobs_of(cancelled, logs), "the random experiment's job", explain=explain)
-    past_training = {point(0, "validate"), point(0, "query"), point(0, "annotate")}
+    past_training = {point(0, step) for step in ("validate", "query", "annotate")}
+    past_training |= {point(1, step) for step in ("preprocess", "train")}
     wait_for(lambda: progress(cancelled) in past_training, "random past training", explain=explain)
     (cancelled_job, _), *_ = jobs_of(cancelled, logs)
     run("scancel", cancelled_job)
 
     # requeued after its time limit. Its limit goes back up, or the rerun would be signalled at once
-    # again; Slurm holds a requeued job for two minutes (against requeue storms): released at once
-    wait_for(lambda: scontrol_job(job).get("Restarts") == "1", "the requeue", explain=explain)
+    # again. Once pending, Slurm holds a requeued job for two minutes (against requeue storms): the
+    # test releases it at once
+    def requeued() -> bool:
+        shown = scontrol_job(job)
+        assert shown["JobState"] != "COMPLETED", "pred_entropy finished before Slurm signalled it"
+        return (shown["Restarts"], shown["JobState"]) == ("1", "PENDING")
+
+    wait_for(requeued, "the requeue", explain=explain)
     run("scontrol", "update", f"JobId={job}", f"TimeLimit={TIME_MIN}", "StartTime=now")
 
     name = cancelled.name
@@ -327,7 +336,7 @@ def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> Gr
     wait_for(all_done, "every experiment to finish", explain=explain)
     return GridRuns(
         grid_file=grid_file,
-        local={},
+        local=by_strategy(local),
         slurm=experiments,
         logs=logs,
         submitit_folder=base / "submitit",
@@ -340,6 +349,7 @@ def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> Gr
 
 @pytest.mark.timeout(2400)
 def test_grid_runs_to_the_end_on_the_cluster_with_the_local_launchers_loop_files(grid):
+    assert grid.submitted.stdout.count("submitted") == 2 and "slurm job" in grid.submitted.stdout
     assert grid.final_status.returncode == 0
     assert "2 experiments: 2 done" in grid.final_status.stdout, grid.final_status.stdout
     for strategy in (SCORE_STRATEGY, OTHER_STRATEGY):
