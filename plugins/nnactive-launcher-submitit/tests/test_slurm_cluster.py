@@ -307,7 +307,13 @@ def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> Gr
     wait_for(lambda: jobs_of(cancelled, logs), "the random experiment's job", explain=explain)
     past_training = {point(0, step) for step in ("validate", "query", "annotate")}
     past_training |= {point(1, step) for step in ("preprocess", "train")}
-    wait_for(lambda: progress(cancelled) in past_training, "random past training", explain=explain)
+
+    def trained() -> bool:
+        now = progress(cancelled)
+        assert now is None or now <= max(past_training), f"random ran on to {now} before the cancel"
+        return now in past_training
+
+    wait_for(trained, "random past training", explain=explain)
     (cancelled_job, _), *_ = jobs_of(cancelled, logs)
     run("scancel", cancelled_job)
 
