@@ -33,14 +33,25 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests", *[f"{folder}/tests" for folder in plugin_folders()], *session.posargs)
 
 
+def without_slurm(arguments: list[str]) -> list[str]:
+    """pytest arguments that also deselect the ``slurm`` tests, keeping any ``-m`` selection given."""
+    arguments = list(arguments)
+    if "-m" in arguments[:-1]:
+        index = arguments.index("-m") + 1
+        arguments[index] = f"({arguments[index]}) and not slurm"
+        return arguments
+    return ["-m", "not slurm", *arguments]
+
+
 @nox.session
 @nox.parametrize("folder", [*plugin_folders(), EXAMPLE_PLUGIN])
 def plugin_tests(session: nox.Session, folder: str) -> None:
     """One plugin installed alone with the core, running its own tests (the documented example
-    plugin included, so the docs stay true)."""
+    plugin included, so the docs stay true). The ``slurm`` tests, minutes on a real cluster, run
+    once, in ``tests``."""
     install_core(session, folder)
     session.chdir(folder)
-    session.run("pytest", "tests", *session.posargs)
+    session.run("pytest", "tests", *without_slurm(session.posargs))
 
 
 def source_folders() -> list[str]:

@@ -214,6 +214,23 @@ class SubmititSettings:
         }
         return {key: value for key, value in parameters.items() if value is not None}
 
+    def describe_request(self) -> str:
+        """What each task asks the scheduler for, for error messages: ``partition 'gpu', 1440 min,
+        1 GPU(s), 64 GB, 12 CPU(s)``."""
+        parts = [f"partition {self.partition!r}" if self.partition else "default partition"]
+        parts.append(f"{self.time_min:g} min")
+        parts.append(f"{self.gpus} GPU(s)")
+        if self.mem_gb is not None:
+            parts.append(f"{self.mem_gb:g} GB")
+        if self.cpus is not None:
+            parts.append(f"{self.cpus} CPU(s)")
+        parts += [
+            f"{name} {value!r}"
+            for name, value in (("account", self.account), ("qos", self.qos), ("constraint", self.constraint))
+            if value
+        ]
+        return ", ".join(parts)
+
     def local_parameters(self) -> dict[str, object]:
         parameters: dict[str, object] = {
             "timeout_min": self.time_min,
