@@ -150,11 +150,11 @@ class _LabelDrawing:
         """The mode of the next visit. Visits that would draw a mode no case can take are skipped in one
         geometric draw of their number, which keeps the established per-visit distribution (those
         visits only move the rotation on) without looping through them."""
+        if not any(w > 0 and mode not in live for mode, w in zip(AREA_MODES, self.weights, strict=True)):
+            return self._draw_mode(self.weights)
         p_live = sum(w for mode, w in zip(AREA_MODES, self.weights, strict=True) if mode in live)
         if p_live <= 0:
             return self._fallback(live)
-        if p_live >= 1.0:
-            return self._draw_mode(self.weights)
         wasted = int(self.rng_modes.geometric(p_live)) - 1
         if wasted:
             self.events["visits of modes no case can take"] += wasted
