@@ -29,6 +29,7 @@ OPTIONS = {
     "time": "time limit per job: minutes, or [D-]HH:MM:SS as sbatch takes it (default 24:00:00); "
     "an experiment that hits it is requeued and resumes",
     "gpus": "GPUs per job (default 1)",
+    "gpus_per_node": "the same as gpus, under submitit's own name (Slurm --gpus-per-node, a GRES request)",
     "mem": "memory per job, in GB or with a unit: 64, 64G, 500M",
     "cpus": "CPUs per job (data loading and augmentation of nnU-Net)",
     "array_parallelism": "how many array tasks run at once (the %N of --array; default 256)",
@@ -157,6 +158,13 @@ class SubmititSettings:
         if cluster not in CLUSTERS:
             raise _error("cluster", options["cluster"], f"is not one of {', '.join(CLUSTERS)}")
         get = options.get
+        if "gpus_per_node" in options:
+            if "gpus" in options and str(options["gpus"]).strip() != str(options["gpus_per_node"]).strip():
+                raise _error(
+                    "gpus_per_node", options["gpus_per_node"], f"contradicts gpus={options['gpus']!r}"
+                )
+            options = {**options, "gpus": options["gpus_per_node"]}
+            get = options.get
         settings = cls(
             cluster=cluster,
             folder=Path(str(get("folder"))).expanduser() if _text(get("folder", "")) else default_folder(env),
