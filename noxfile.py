@@ -80,8 +80,8 @@ def package(session: nox.Session) -> None:
     from a folder outside the checkout: ``nnactive --help``, ``nnactive plugins --check``, a small demo
     dataset, and the tests each sdist ships, run from the unpacked sdist against the installed wheels."""
     started = time.monotonic()
-    # One environment with every distribution's build requirements instead of two isolated ones per
-    # distribution: several minutes less, and `build` still checks that the requirements are met.
+    # One environment with every distribution's build requirements instead of two fresh isolated ones
+    # per distribution (sdist, wheel); `build --no-isolation` still checks the requirements are met.
     session.install(
         "build", "twine", "check-wheel-contents", "trove-classifiers", "packaging", *build_requirements()
     )
