@@ -45,6 +45,7 @@ from nnactive_core.analysis.curves import curve_table
 from nnactive_core.analysis.fg_efficiency import efficiency_table
 from nnactive_core.analysis.ppm import PairwisePenaltyMatrix
 from nnactive_core.analysis.settings import Setting, differing_fields, group_settings
+from nnactive_core.experiment.loop_warnings import mean_dice
 from nnactive_core.io import JsonFileError, atomic_write_json, atomic_write_text, read_json
 
 ALL_BASES = "*"
@@ -79,7 +80,7 @@ def _reference_value(entry, source: str) -> float:
     if isinstance(entry, int | float) and not isinstance(entry, bool):
         return float(entry)
     if isinstance(entry, dict) and isinstance(entry.get("foreground_mean"), dict):
-        return float(entry["foreground_mean"]["Dice"])
+        return mean_dice(entry, {}).reported
     raise AnalysisError(f"{source}: expected a number or an nnU-Net summary with foreground_mean.Dice")
 
 
