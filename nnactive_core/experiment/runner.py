@@ -12,7 +12,6 @@ writing a step's outputs and saving the state.
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import time
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from nnactive_core.experiment import nnunet_steps, records
+from nnactive_core.experiment import loop_warnings, nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
@@ -186,6 +185,8 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def validate(self, state: State) -> State:
+        """Validate, then record what the result warns about (``loop_XXX/warnings.json``) and show it
+        under the loop's summary line."""
         summary = nnunet_steps.validate(
             self.layout,
             self.config,
@@ -194,20 +195,28 @@ class Runner:
             self.device,
             self.reporter.advancer("validation cases"),
         )
-        self.reporter.say(self.loop_line(state.loop, summary))
+        names = loop_warnings.label_names(self.dataset.labels)
+        previous = self.layout.summary_file(state.loop - 1)
+        warnings = loop_warnings.loop_warnings(
+            state.loop, summary, names, read_json(previous, expect=dict) if previous.is_file() else None
+        )
+        loop_warnings.write_warnings(self.layout.warnings_file(state.loop), warnings)
+        self.reporter.say(self.loop_line(state.loop, summary, names))
+        for warning in warnings:
+            self.reporter.say(f"warning: {warning.message}")
         return state.advance(self.config.query_steps)
 
-    def loop_line(self, loop: int, summary: dict) -> str:
+    def loop_line(self, loop: int, summary: dict, names: dict[str, str]) -> str:
         costs_file = self.layout.costs_file(loop)
         cumulative = read_json(costs_file)["cumulative"] if costs_file.is_file() else {}
-        dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
         budget = ", ".join(
             f"{cumulative[k]:,.0f} {label}"
             for k, label in (("patches", "patches"), ("voxels", "voxels"), ("foreground_voxels", "fg voxels"))
             if k in cumulative
         )
         done = f"loop {loop + 1}/{self.config.query_steps} done"
-        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice:.4f}"
+        dice = loop_warnings.mean_dice(summary, names).text()
+        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice}"
 
     def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
         """The pool's inputs, timing each case's prediction and offering a kill point per case."""
