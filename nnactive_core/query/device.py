@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from nnactive_core.patches.aggregate import grid_shape, kernel_size
-from nnactive_core.strategies.slabs import is_mapped, release_pages, slab_depth
+from nnactive_core.strategies.slabs import SlabSource, is_mapped, slab_depth
 
 TRANSFER_SLAB_BYTES = 256 * 2**20
 """Largest slab of a memory-mapped stack held in RAM on its way to the device."""
@@ -51,17 +51,17 @@ def to_device(probabilities: np.ndarray | torch.Tensor, device: str) -> torch.Te
 
 
 def in_slabs(array: np.ndarray, device: str) -> torch.Tensor:
-    """``array`` on ``device``, copied one slab of at most :data:`TRANSFER_SLAB_BYTES` at a time, each
-    slab's pages of a memory map released after its copy."""
-    out = None
-    step = slab_depth(array.shape, TRANSFER_SLAB_BYTES)
-    for z0 in range(0, array.shape[2], step):
-        slab = _tensor_of(array[:, :, z0 : z0 + step])
-        if out is None:
-            out = torch.empty(array.shape, dtype=slab.dtype, device=device)
-        out[:, :, z0 : z0 + step].copy_(slab)
-        del slab
-        release_pages(array)
+    """``array`` on ``device``, read one slab of at most :data:`TRANSFER_SLAB_BYTES` at a time into a
+    staging buffer (a memory map by positioned reads, see
+    :class:`~nnactive_core.strategies.slabs.SlabSource`) and copied over."""
+    members, classes, depth, height, width = array.shape
+    step = min(slab_depth(array.shape, TRANSFER_SLAB_BYTES), depth)
+    staging = np.empty((members, classes, step, height, width), dtype=array.dtype)
+    out = torch.empty(array.shape, dtype=torch.from_numpy(staging).dtype, device=device)
+    with SlabSource(array) as source:
+        for z0 in range(0, depth, step):
+            z = slice(z0, min(z0 + step, depth))
+            out[:, :, z].copy_(torch.from_numpy(source.read(z, staging)))
     return out
 
 

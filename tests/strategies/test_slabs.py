@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from nnactive_core.strategies.slabs import is_mapped, map_slabs, release_pages, slab_depth
+from nnactive_core.strategies.slabs import SlabSource, is_mapped, map_slabs, release_pages, slab_depth
 from nnactive_core.testing.synthetic import make_probabilities
 
 
@@ -89,3 +89,17 @@ def test_pages_of_a_mapped_stack_are_released_after_each_slab(tmp_path):
     release_pages(mapped)
     assert _mapping_rss_kb(path) < stack_kb / 8
     release_pages(probs)  # an array in RAM: nothing to do
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_a_file_map_is_read_by_position_also_for_views(tmp_path, dtype):
+    probs = make_probabilities(members=3, classes=2, shape=(7, 3, 4), seed=4, dtype=dtype)
+    np.save(tmp_path / "p.npy", probs)
+    mapped = np.load(tmp_path / "p.npy", mmap_mode="c")
+    for view, expected in ((mapped, probs), (mapped[1:], probs[1:]), (mapped[:, :, 2:], probs[:, :, 2:])):
+        with SlabSource(view) as source:
+            assert (source._fd is not None) == view.flags.c_contiguous
+            staging = np.empty((*view.shape[:2], 2, *view.shape[3:]), dtype=view.dtype)
+            np.testing.assert_array_equal(source.read(slice(1, 3), staging), expected[:, :, 1:3])
+        out = map_slabs(view, 1, member_sum, slab_bytes=1, threads=2)
+        np.testing.assert_allclose(out[0], expected.astype(np.float32).sum(axis=(0, 1)), rtol=1e-6)
