@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 STRATEGIES = ("pred_entropy", "mutual_information", "class_power_pe66_exp")
+PARTS = ("inprocess", "process", "rss", "spilled")
 
 
 def make_case(index: int, size: int, classes: int, members: int, dtype: str) -> np.ndarray:
@@ -92,7 +93,7 @@ def context(settings: dict, query_size: int | None = None):
         loop=1,
         query_steps=3,
         label_values=tuple(range(settings["classes"])),
-        device="cpu",
+        device=settings["device"],
     )
 
 
@@ -151,10 +152,25 @@ def worker_inprocess(args, settings: dict) -> dict:
         order = list(jobs) if repeat % 2 == 0 else list(jobs)[::-1]
         for key in order:
             samples[key].append(timed(jobs[key]))
-    return {
+    result = {
         key: {kind: statistics.median(s[kind] for s in runs) / len(paths) for kind in ("wall", "cpu")}
         for key, runs in samples.items()
     }
+    if settings["device"] != "cpu":
+        result["host_to_device_copies_per_case"] = copies_per_case(paths, settings)
+    return result
+
+
+def copies_per_case(paths: list[Path], settings: dict) -> float:
+    """Host-to-device copies of one ``pred_entropy`` query over the pool, per case (CUDA profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as trace:
+        run_engine("pred_entropy", paths, settings)
+        torch.cuda.synchronize()
+    copies = [event for event in trace.events() if "HtoD" in event.name]
+    return len(copies) / len(paths)
 
 
 def established_query(paths: list[Path], settings: dict) -> list[list]:
@@ -250,6 +266,8 @@ def nnactive_query(pool: Path, out: Path, settings: dict) -> list[str]:
         str(settings["query_size"]),
         "--patches-per-case",
         str(settings["patches_per_case"]),
+        "--device",
+        settings["device"],
         "--out",
         str(out),
     ]
@@ -306,6 +324,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rss-cases", type=int, nargs=2, default=(10, 40))
     parser.add_argument("--bound-mb", type=int, default=64, help="Memory bound of the spilled-stack check.")
+    parser.add_argument("--device", default="cpu", help="Device the strategies score on (the floor: CPU).")
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="Measurements to run [all]."
+    )
     parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run.")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -347,38 +369,35 @@ def main() -> None:
 
 
 def measure_all(args, settings: dict, scratch: Path) -> dict:
-    pool = scratch / "pool"
-    write_pool(pool, args.cases, args.size, args.classes, args.members, args.dtype)
-    inprocess = run_worker("inprocess", pool, settings)
-    one_thread = run_worker("inprocess", pool, settings, env={"OMP_NUM_THREADS": "1"})
-    processes = compare_processes(pool, scratch, settings)
-    rss = {}
-    for strategy in ("pred_entropy", "class_power_pe66_exp"):
-        for reader in ("mapped", "ram"):
-            for cases in args.rss_cases:
-                result = run_worker(
-                    "rss", pool, settings, worker_cases=cases, strategy=strategy, reader=reader
-                )
-                rss[f"{strategy} {reader} {cases}"] = result["peak_rss_mb"]
-    spilled = measure_spilled(args, settings, scratch)
     from nnactive_core.threads import thread_budget
 
-    return {
-        "settings": settings,
-        "threads": thread_budget(),
-        "load_average": os.getloadavg(),
-        "per_case_seconds": inprocess,
-        "per_case_seconds_one_thread": one_thread,
-        "engine_over_floor": {
-            name: inprocess[name]["wall"] / inprocess["floor"]["wall"] for name in settings["strategies"]
-        },
-        "engine_over_floor_one_thread": {
-            name: one_thread[name]["wall"] / one_thread["floor"]["wall"] for name in settings["strategies"]
-        },
-        "process": processes,
-        "rss_mb": rss,
-        "spilled": spilled,
-    }
+    pool = scratch / "pool"
+    write_pool(pool, args.cases, args.size, args.classes, args.members, args.dtype)
+    report = {"settings": settings, "threads": thread_budget(), "load_average": os.getloadavg()}
+    if "inprocess" in args.parts:
+        inprocess = run_worker("inprocess", pool, settings)
+        one_thread = run_worker("inprocess", pool, settings, env={"OMP_NUM_THREADS": "1"})
+        report["per_case_seconds"] = inprocess
+        report["per_case_seconds_one_thread"] = one_thread
+        for key, times in (("engine_over_floor", inprocess), ("engine_over_floor_one_thread", one_thread)):
+            report[key] = {
+                name: times[name]["wall"] / times["floor"]["wall"] for name in settings["strategies"]
+            }
+    if "process" in args.parts:
+        report["process"] = compare_processes(pool, scratch, settings)
+    if "rss" in args.parts:
+        rss = {}
+        for strategy in ("pred_entropy", "class_power_pe66_exp"):
+            for reader in ("mapped", "ram"):
+                for cases in args.rss_cases:
+                    result = run_worker(
+                        "rss", pool, settings, worker_cases=cases, strategy=strategy, reader=reader
+                    )
+                    rss[f"{strategy} {reader} {cases}"] = result["peak_rss_mb"]
+        report["rss_mb"] = rss
+    if "spilled" in args.parts:
+        report["spilled"] = measure_spilled(args, settings, scratch)
+    return report
 
 
 def measure_spilled(args, settings: dict, scratch: Path) -> dict:
@@ -410,30 +429,38 @@ def print_report(report: dict) -> None:
     print(
         f"{s['cases']} cases of {s['members']} x {s['classes']} x {s['size']}^3 {s['dtype']}; "
         f"patch {s['patch']}^3, stride {s['stride']}, {s['patches_per_case']} per case, "
-        f"query {s['query_size']}; "
+        f"query {s['query_size']}; device {s['device']}; "
         f"thread budget {report['threads']}; load average {report['load_average'][0]:.1f}"
     )
-    print(f"{'run':24} {'wall ms/case':>12} {'cpu ms/case':>12} {'/floor':>7} {'1 thread':>9} {'/floor':>7}")
-    for key, value in report["per_case_seconds"].items():
-        one = report["per_case_seconds_one_thread"][key]
-        ratio = value["wall"] / report["per_case_seconds"]["floor"]["wall"]
-        ratio_one = one["wall"] / report["per_case_seconds_one_thread"]["floor"]["wall"]
+    if "per_case_seconds" in report:
         print(
-            f"{key:24} {1e3 * value['wall']:12.1f} {1e3 * value['cpu']:12.1f} {ratio:7.2f} "
-            f"{1e3 * one['wall']:9.1f} {ratio_one:7.2f}"
+            f"{'run':24} {'wall ms/case':>12} {'cpu ms/case':>12} {'/floor':>7} {'1 thread':>9} {'/floor':>7}"
         )
-    process = report["process"]
-    print(
-        f"whole process: nnactive query {process['seconds']['nnactive_query']:.2f} s, established "
-        f"{process['seconds']['established']:.2f} s = {process['established_over_nnactive_query']:.1f}x; "
-        f"identical picks: {process['identical_picks']} ({100 * process['picks_in_both']:.0f}% shared)"
-    )
-    print("peak RSS MB (default allocator):")
-    for key, value in report["rss_mb"].items():
-        print(f"  {key:40} {value:7.0f}")
-    print(f"spilled stacks, memory bound {report['spilled']['bound_mb']} MB, peak RSS MB:")
-    for key, value in report["spilled"]["peak_rss_mb"].items():
-        print(f"  {key:52} {value:7.0f}")
+        times, one = report["per_case_seconds"], report["per_case_seconds_one_thread"]
+        for key in ("floor", *s["strategies"]):
+            ratio = times[key]["wall"] / times["floor"]["wall"]
+            ratio_one = one[key]["wall"] / one["floor"]["wall"]
+            print(
+                f"{key:24} {1e3 * times[key]['wall']:12.1f} {1e3 * times[key]['cpu']:12.1f} {ratio:7.2f} "
+                f"{1e3 * one[key]['wall']:9.1f} {ratio_one:7.2f}"
+            )
+        if "host_to_device_copies_per_case" in times:
+            print(f"host-to-device copies per case: {times['host_to_device_copies_per_case']:.2f}")
+    if "process" in report:
+        process = report["process"]
+        print(
+            f"whole process: nnactive query {process['seconds']['nnactive_query']:.2f} s, established "
+            f"{process['seconds']['established']:.2f} s = {process['established_over_nnactive_query']:.1f}x; "
+            f"identical picks: {process['identical_picks']} ({100 * process['picks_in_both']:.0f}% shared)"
+        )
+    if "rss_mb" in report:
+        print("peak RSS MB (default allocator):")
+        for key, value in report["rss_mb"].items():
+            print(f"  {key:40} {value:7.0f}")
+    if "spilled" in report:
+        print(f"spilled stacks, memory bound {report['spilled']['bound_mb']} MB, peak RSS MB:")
+        for key, value in report["spilled"]["peak_rss_mb"].items():
+            print(f"  {key:52} {value:7.0f}")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,28 @@ def test_a_file_map_is_read_by_position_also_for_views(tmp_path, dtype):
             np.testing.assert_array_equal(source.read(slice(1, 3), staging), expected[:, :, 1:3])
         out = map_slabs(view, 1, member_sum, slab_bytes=1, threads=2)
         np.testing.assert_allclose(out[0], expected.astype(np.float32).sum(axis=(0, 1)), rtol=1e-6)
+
+
+def test_the_documented_numpy_strategy_scores_as_its_torch_form():
+    """The ``accepts_numpy`` example of docs/write-a-strategy-plugin.md, through the engine."""
+    torch = pytest.importorskip("torch")
+    from nnactive_core.query.engine import score_case
+    from nnactive_core.strategies.api import ScoreStrategy
+    from nnactive_core.testing.synthetic import make_query_context
+
+    class LeastConfidence(ScoreStrategy):
+        accepts_numpy = True
+        name = "least_confidence"
+
+        def voxel_scores(self, probs, ctx):
+            if isinstance(probs, np.ndarray):
+                return map_slabs(probs, 1, lambda slab: 1.0 - slab.mean(axis=0).max(axis=0)[None])
+            mean = probs.float().mean(dim=0)
+            return (1.0 - mean.max(dim=0).values).unsqueeze(0)
+
+    probs = make_probabilities(members=3, classes=4, shape=(9, 6, 7), seed=2, dtype="float16")
+    ctx = make_query_context(label_values=(0, 1, 2, 3))
+    scores = score_case(LeastConfidence(), probs, ctx)
+    assert isinstance(scores, np.ndarray) and scores.shape == (1, 9, 6, 7)
+    expected = LeastConfidence().voxel_scores(torch.from_numpy(probs), ctx).numpy()
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
