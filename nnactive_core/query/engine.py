@@ -7,6 +7,14 @@ candidates of all cases form a :class:`CandidateTable`, from which the strategy 
 Everything the strategy returns is checked (:mod:`nnactive_core.query.checks`); a violation stops
 the query before anything is written.
 
+Where the maths runs: on the CPU a strategy that sets ``accepts_numpy`` scores the stack as numpy (a
+memory map stays one; see :mod:`nnactive_core.strategies.slabs`) and torch is never imported; the
+box filter and the selection are numpy. Otherwise the stack goes to ``ctx.device`` as a torch tensor
+(:mod:`nnactive_core.query.device`: one host-to-device copy per case), and on an accelerator the
+scores are checked and aggregated there, only the patch-score grid coming back. The box filter's
+float64 scratch is one :class:`~nnactive_core.patches.aggregate.BoxWorkspace` per query, so cases do
+not allocate (and fragment) big temporaries one after the other.
+
 Random streams (all from ``ctx.rng``): ``("perturb", file)`` and ``("pool_order", file)`` per case,
 ``("compose",)`` for the composition, so a case's draws do not depend on the order of the pool.
 """
