@@ -65,11 +65,13 @@ def probability_shape(path: Path) -> tuple[int, ...]:
 
 
 def read_probabilities(path: Path) -> np.ndarray:
-    """The stored members x classes x Z x Y x X array of one case."""
+    """The stored members x classes x Z x Y x X array of one case. A ``.npy`` file is memory-mapped
+    (copy-on-write, so the file never changes): the engine reads it slab by slab from the page cache
+    instead of copying it into RAM first."""
     path = Path(path)
     try:
         if path.suffix == ".npy":
-            return np.load(path)
+            return np.load(path, mmap_mode="c")
         with np.load(path) as archive:
             return archive[_npz_member(path, list(archive.files))]
     except (OSError, ValueError, zipfile.BadZipFile) as error:
@@ -115,12 +117,6 @@ def label_values(labels: str | None, dataset_json: Path | None, classes: int) ->
     except (ValueError, KeyError, TypeError, IndexError) as error:
         raise ValueError(f"{dataset_json}: cannot read the field 'labels': {error}") from error
     return tuple(sorted(values.values())), int(values.get("background", 0))
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def resolve_strategy(name: str):
@@ -198,7 +194,7 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
 @click.option(
     "--file-ending", default=".nii.gz", show_default=True, help="Appended to case ids in patch files."
 )
-@click.option("--device", help="Torch device for the strategy [cuda if available, else cpu].")
+@click.option("--device", help="Device the strategy scores on [cuda if a GPU is available, else cpu].")
 @click.option(
     "--out",
     required=True,
@@ -225,7 +221,7 @@ def query(
 ) -> None:
     """Run a score strategy on stored ensemble probabilities and write the queried patches."""
     from nnactive_core.patches.patch import Patch, load_loop
-    from nnactive_core.query.engine import StrategyError, candidate_records, run_score_query
+    from nnactive_core.query.engine import StrategyError, candidate_records, default_device, run_score_query
     from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
     strategy, owner = resolve_strategy(strategy_name)
