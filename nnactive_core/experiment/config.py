@@ -104,7 +104,7 @@ def _mapping(instance, attribute, value) -> None:
         _fail(attribute.name, f"values must be JSON values: {error}")
 
 
-def _frozen_mapping(value):
+def read_only_mapping(value):
     """A read-only copy of a mapping, so a frozen config cannot change under its name; anything else
     is left for the validator to reject."""
     return MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
@@ -123,7 +123,7 @@ class ExperimentConfig:
     seed: int = attrs.field(default=12345, validator=_int)
     dataset_adapter: str = attrs.field(default="nnunet-raw", validator=_plugin_name)
     dataset_options: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_frozen_mapping, validator=_mapping
+        factory=dict, converter=read_only_mapping, validator=_mapping
     )
     starting_budget: str = attrs.field(default="random-label2-all-classes", validator=_plugin_name)
     starting_budget_size: int | None = attrs.field(default=None, validator=_optional_positive)
@@ -137,7 +137,7 @@ class ExperimentConfig:
     train_folds: int | None = attrs.field(default=None, validator=_optional_positive)
     training_profile: str = attrs.field(default="default", validator=_plugin_name)
     training_overrides: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_frozen_mapping, validator=_mapping
+        factory=dict, converter=read_only_mapping, validator=_mapping
     )
     query_tile_step: float = attrs.field(default=0.75, validator=_step)
     query_mirroring: bool = attrs.field(default=False, validator=_bool)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import attrs
 
+from nnactive_core.experiment.config import read_only_mapping
+
 
 @attrs.frozen(kw_only=True)
 class LaunchJob:
@@ -15,7 +17,7 @@ class LaunchJob:
     experiment: str
     argv: tuple[str, ...] = attrs.field(converter=tuple)
     log_file: Path
-    env: Mapping[str, str] = attrs.field(factory=dict)
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=read_only_mapping)
 
 
 @attrs.frozen(kw_only=True)

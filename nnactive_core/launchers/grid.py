@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from nnactive_core.experiment.config import ConfigError, ExperimentConfig
+from nnactive_core.experiment.config import ConfigError, ExperimentConfig, read_only_mapping
 from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.launchers.api import LaunchJob, log_path
 
@@ -57,17 +57,21 @@ class GridError(ValueError):
     """An invalid grid; the message names the file (or the command line) and the field."""
 
 
+def _read_only_per_dataset(value: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    return read_only_mapping({name: read_only_mapping(fields) for name, fields in value.items()})
+
+
 @attrs.frozen(kw_only=True)
 class GridSpec:
     """A grid before expansion. ``axes`` maps config fields (dataset, strategy, query_size, seed) to
     their values; ``shared`` and ``per_dataset`` hold the other fields."""
 
     source: str
-    axes: Mapping[str, tuple[Any, ...]] = attrs.field(factory=dict)
-    shared: Mapping[str, Any] = attrs.field(factory=dict)
-    per_dataset: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    axes: Mapping[str, tuple[Any, ...]] = attrs.field(factory=dict, converter=read_only_mapping)
+    shared: Mapping[str, Any] = attrs.field(factory=dict, converter=read_only_mapping)
+    per_dataset: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, converter=_read_only_per_dataset)
     launcher: str | None = None
-    launcher_options: Mapping[str, str] = attrs.field(factory=dict)
+    launcher_options: Mapping[str, str] = attrs.field(factory=dict, converter=read_only_mapping)
 
     def merged_with(self, other: GridSpec) -> GridSpec:
         """``other`` (the command line) replaces this spec's axes and overrides its shared fields."""
