@@ -21,6 +21,7 @@ from pathlib import Path
 import attrs
 
 from nnactive_core.datasets.raw_format import SPLITS
+from nnactive_core.io import plain_name
 from nnactive_core.nnunet.environment import NnunetFolders
 
 RAW_ENV = "nnActive_raw"
@@ -67,6 +68,12 @@ class LayoutError(RuntimeError):
     """A missing environment variable or an experiment that cannot be found."""
 
 
+def _folder_name(instance, attribute, value) -> None:
+    """Dataset and experiment folder names come from configs, grid files and listings; as plain names
+    they keep every path built from them inside its root."""
+    plain_name(value, source=f"experiment layout field {attribute.name!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Roots:
     raw: Path = attrs.field(converter=lambda p: Path(p).absolute())
@@ -100,21 +107,21 @@ class Roots:
         return NnunetFolders.under(self.raw)
 
     def base_raw(self, dataset: str) -> Path:
-        return self.base_nnunet.raw_dataset(dataset)
+        return self.base_nnunet.raw_dataset(plain_name(dataset, source="base dataset"))
 
     def base_preprocessed(self, dataset: str) -> Path:
-        return self.base_nnunet.preprocessed_dataset(dataset)
+        return self.base_nnunet.preprocessed_dataset(plain_name(dataset, source="base dataset"))
 
     def group_nnunet(self, dataset: str) -> NnunetFolders:
         """The nnU-Net folders of the experiments of one base dataset."""
-        return NnunetFolders.under(self.data / dataset)
+        return NnunetFolders.under(self.data / plain_name(dataset, source="base dataset"))
 
     def results_group(self, dataset: str) -> Path:
-        return self.results / dataset / RESULTS_GROUP
+        return self.results / plain_name(dataset, source="base dataset") / RESULTS_GROUP
 
     def analysis(self, dataset: str) -> Path:
         """Tables and plots over the experiments of one base dataset (what the demo writes)."""
-        return self.results / dataset / ANALYSIS_FOLDER
+        return self.results / plain_name(dataset, source="base dataset") / ANALYSIS_FOLDER
 
 
 @attrs.frozen(kw_only=True)
@@ -122,8 +129,8 @@ class ExperimentLayout:
     """All paths of one experiment; ``folder`` is ``DatasetNNN_<experiment name>``."""
 
     roots: Roots
-    base: str
-    folder: str
+    base: str = attrs.field(validator=_folder_name)
+    folder: str = attrs.field(validator=_folder_name)
 
     @property
     def experiment_id(self) -> int:
@@ -199,6 +206,11 @@ class ExperimentLayout:
     def annotated_classes_file(self) -> Path:
         """Case -> label values annotated in it, for the class-ensuring splits."""
         return self.results / ANNOTATED_CLASSES_FILE
+
+    @property
+    def id_reservation(self) -> Path:
+        """What keeps the experiment's id taken within its group (see :func:`reserve_experiment_id`)."""
+        return self.group / IDS_FOLDER / str(self.experiment_id)
 
     def annotations(self, loop: int) -> Path:
         """Where the annotators' labels imported for loop file ``loop`` are kept (human mode)."""

@@ -9,7 +9,7 @@ from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.layout import LOCK_FILE, Roots
-from nnactive_core.experiment.runner import KILL_ENV, RunError, kill_point, run_experiment
+from nnactive_core.experiment.runner import RunError, run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
 from nnactive_core.patches.patch import load_loop, loop_files
@@ -119,9 +119,3 @@ def test_a_missing_loop_file_is_detected_before_running(tmp_path, monkeypatch):
     with pytest.raises(StateError, match="needs 1 loop file"):
         run_experiment(layout, display=False, echo=lambda line: None)
 
-
-def test_kill_point_only_fires_for_its_name(monkeypatch):
-    monkeypatch.setenv(KILL_ENV, "train:0:1:1")
-    kill_point("train:0:1:2")  # another point: nothing happens
-    monkeypatch.delenv(KILL_ENV)
-    kill_point("train:0:1:1")
