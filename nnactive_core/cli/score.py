@@ -17,13 +17,16 @@ import numpy as np
 
 from nnactive_core.cli.query import (
     check_probability_shape,
-    default_device,
+    checked_device,
     label_values,
     parse_stride,
     read_probabilities,
     resolve_strategy,
+    writable_output,
+    write_output,
 )
-from nnactive_core.io import atomic_write_bytes, atomic_write_with
+from nnactive_core.datasets.raw_format import write_image
+from nnactive_core.io import atomic_write_bytes
 
 NIFTI = ".nii.gz"
 
@@ -42,7 +45,7 @@ def _write_nifti(path: Path, values: np.ndarray, spacing: tuple[int, int, int]) 
     image = sitk.GetImageFromArray(np.ascontiguousarray(values, dtype=np.float32))
     # SimpleITK orders spacing x, y, z; arrays are z, y, x
     image.SetSpacing(tuple(float(s) for s in reversed(spacing)))
-    atomic_write_with(path, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=NIFTI)
+    write_image(image, path)
 
 
 def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spacing=(1, 1, 1)) -> list[Path]:
@@ -99,6 +102,8 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
     strides = parse_stride(stride)
     if not (out.name.endswith(NIFTI) or out.suffix == ".npy"):
         raise click.BadParameter(f"{out}: use a .npy or .nii.gz file name", param_hint="--out")
+    out = writable_output(out)
+    device = checked_device(device)
     try:
         probabilities = read_probabilities(probs_file)
         classes = probabilities.shape[1] if probabilities.ndim == 5 else 0
@@ -113,7 +118,7 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
             label_values=values,
             background=background,
             stride=strides,
-            device=device or default_device(),
+            device=device,
         )
         pools = tuple(int(p) for p in strategy.pools(ctx))
         scores = score_case(strategy, probabilities, ctx, owner=owner, case=probs_file.name)
@@ -122,7 +127,8 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
         if patch_size:
             scores = aggregate_case(scores, ctx)
             spacing = ctx.stride
-        written = write_score_map(out, scores, pools, spacing)
+        written: list[Path] = []
+        write_output(out, lambda: written.extend(write_score_map(out, scores, pools, spacing)))
     except (ValueError, StrategyError) as error:
         raise click.ClickException(str(error)) from None
     for path in written:

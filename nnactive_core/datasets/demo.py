@@ -22,7 +22,7 @@ import numpy as np
 
 from nnactive_core.datasets.api import DatasetAdapter
 from nnactive_core.datasets.nnunet_raw import NnunetRawDataset, open_nnunet_raw
-from nnactive_core.datasets.raw_format import DatasetError
+from nnactive_core.datasets.raw_format import DatasetError, write_image
 from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 
 DEMO_NAME = "Demo"
@@ -167,7 +167,7 @@ def _write(array: np.ndarray, path: Path, spacing: tuple[float, float, float]) -
     image.SetSpacing(tuple(float(s) for s in reversed(spacing)))
     extent = [(n - 1) * s for n, s in zip(reversed(array.shape), reversed(spacing), strict=True)]
     image.SetOrigin(tuple(-e / 2 for e in extent))
-    sitk.WriteImage(image, str(path), useCompression=True)
+    write_image(image, path)
 
 
 def _dataset_json(parameters: DemoParameters) -> dict:
