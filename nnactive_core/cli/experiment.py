@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from nnactive_core.experiment.config import ConfigError, ExperimentConfig
+from nnactive_core.experiment.config import RUN_DEFAULTS, ConfigError, ExperimentConfig
 from nnactive_core.experiment.layout import (
     DATA_ENV,
     RAW_ENV,
@@ -165,8 +165,8 @@ def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     for name in ("dataset", "strategy"):
         if name not in fields:
             raise click.UsageError(f"missing --{name} (or a --config file with {name!r})")
-    fields.setdefault("query_size", 20)
-    fields.setdefault("query_steps", 5)
+    for name, value in RUN_DEFAULTS.items():
+        fields.setdefault(name, value)
     if "patch_size" not in fields:
         from nnactive_core.nnunet.plans import planned_patch_size
 

@@ -18,6 +18,8 @@ from nnactive_core.io import JsonFileError, UnsafePathError, atomic_write_json, 
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
+RUN_DEFAULTS = {"query_size": 20, "query_steps": 5}
+"""What ``nnactive run`` and grid files use where they do not name these fields."""
 _NAME_PATTERN = re.compile(
     r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
@@ -214,6 +216,10 @@ class ExperimentConfig:
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown experiment config field(s) {', '.join(unknown)}")
+        required = [field.name for field in attrs.fields(cls) if field.default is attrs.NOTHING]
+        missing = [name for name in required if name not in payload]
+        if missing:
+            raise ConfigError(f"{source}: missing experiment config field(s) {', '.join(missing)}")
         try:
             return cls(**payload)
         except TypeError as error:

@@ -32,6 +32,8 @@ IDS_FOLDER = ".nnactive_ids"
 FIRST_ID = 1
 RESULTS_GROUP = "nnActive_results"
 ANALYSIS_FOLDER = "analysis"
+PLANNING_LOCK_FILE = ".nnactive_planning.lock"
+"""In a base dataset's preprocessed folder: taken by the one process that plans it."""
 
 # the results folder of one experiment
 CONFIG_FILE = "config.json"
@@ -177,6 +179,11 @@ class ExperimentLayout:
     @property
     def base_preprocessed(self) -> Path:
         return self.roots.base_preprocessed(self.base)
+
+    @property
+    def base_planning_lock(self) -> Path:
+        """What the experiments of a base dataset lock to plan it one at a time."""
+        return self.base_preprocessed / PLANNING_LOCK_FILE
 
     @property
     def config_file(self) -> Path:

@@ -18,7 +18,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -208,14 +208,13 @@ class Runner:
     def loop_line(self, loop: int, summary: dict) -> str:
         costs_file = self.layout.costs_file(loop)
         cumulative = read_json(costs_file)["cumulative"] if costs_file.is_file() else {}
-        dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
         budget = ", ".join(
             f"{cumulative[k]:,.0f} {label}"
             for k, label in (("patches", "patches"), ("voxels", "voxels"), ("foreground_voxels", "fg voxels"))
             if k in cumulative
         )
         done = f"loop {loop + 1}/{self.config.query_steps} done"
-        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice:.4f}"
+        return f"{done}: budget {budget or 'unknown'}; {dice_text(summary, self.dataset.labels)}"
 
     def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
         """The pool's inputs, timing each case's prediction and offering a kill point per case."""
@@ -287,6 +286,30 @@ class Runner:
             self.reporter.info(f"splits: {warning}")
         nnunet_steps.archive_models(self.layout, state.loop)
         return state.advance(self.config.query_steps)
+
+
+def dice_text(summary: dict, labels: Mapping[str, int]) -> str:
+    """``mean Dice 0.7123``; where classes have no Dice (absent from every validation case and never
+    predicted: NaN in nnU-Net's convention, which makes its mean NaN) the mean over the other classes,
+    with the classes named."""
+    dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
+    if isinstance(dice, int | float) and math.isfinite(dice):
+        return f"mean Dice {dice:.4f}"
+    names = {str(value): name for name, value in labels.items()}
+    undefined = [str(label) for label in summary.get("undefined_dice", [])]
+    if not undefined:
+        return "mean Dice unknown (no Dice in the summary)"
+    defined = [
+        float(entry["Dice"])
+        for label, entry in summary.get("mean", {}).items()
+        if str(label) not in ("0", *undefined) and math.isfinite(float(entry.get("Dice", math.nan)))
+    ]
+    shown = ", ".join(names.get(label, f"label {label}") for label in undefined)
+    why = f"{shown}: absent from every validation case and never predicted, Dice undefined as in nnU-Net"
+    if not defined:
+        return f"mean Dice undefined ({why})"
+    total = len(defined) + len(undefined)
+    return f"mean Dice {sum(defined) / len(defined):.4f} over {len(defined)} of {total} classes ({why})"
 
 
 def run_experiment(
