@@ -186,7 +186,14 @@ def split_validation(
             dataset = NnunetRawDataset(root)
             if requested:
                 everything = sorted({*dataset.pool_cases(), *dataset.validation_cases()})
-                _refuse_another_split(root, dataset, chosen(everything, dataset.file_ending), requested)
+                try:
+                    validation = chosen(everything, dataset.file_ending)
+                except ValueError as error:
+                    raise DatasetError(
+                        f"{root}: already split ({len(dataset.validation_cases())} validation cases), "
+                        f"and {', '.join(requested)} cannot split it: {error}"
+                    ) from None
+                _refuse_another_split(root, dataset, validation, requested)
             return SplitResult(
                 pool=tuple(dataset.pool_cases()), validation=tuple(dataset.validation_cases()), moved=False
             )

@@ -72,8 +72,10 @@ def check_config(config: ExperimentConfig, registry: Registry) -> None:
     try:
         training = get_profile(config.training_profile, **config.training_overrides)
     except (ValueError, TypeError) as error:
+        given = ", ".join(f"{key}={value!r}" for key, value in config.training_overrides.items())
         raise SetupError(
-            f"experiment config field 'training_profile'/'training_overrides': {error}"
+            f"experiment config field 'training_profile' ({config.training_profile!r}) / "
+            f"'training_overrides' ({given or 'none'}): {error}"
         ) from None
     for field in ("val_mirroring", "query_mirroring"):
         if getattr(config, field) and not training.mirroring:
