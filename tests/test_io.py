@@ -102,7 +102,12 @@ def test_temporary_files_of_killed_writes_are_removed_and_nothing_else(tmp_path)
     (results / "loop_001").mkdir(parents=True)
     elsewhere.mkdir()
     left = [results / ".state.json.abcd_123.tmp", results / "loop_001" / ".case.nii.gz.x1y2z3w4.tmp.nii.gz"]
-    kept = [results / "state.json", results / ".hidden", results / "notes.tmp", elsewhere / ".a.json.abcd1234.tmp"]
+    kept = [
+        results / "state.json",
+        results / ".hidden",
+        results / "notes.tmp",
+        elsewhere / ".a.json.abcd1234.tmp",
+    ]
     for path in left + kept:
         path.write_text("x")
     (results / "linked").symlink_to(elsewhere)

@@ -252,10 +252,11 @@ def run(experiment: str | None, allow_version_change: bool, **options) -> None:
 @click.command("status")
 @click.option("--experiment", "-e", "experiment", help="Only this experiment.")
 def status(experiment: str | None) -> None:
-    """Per experiment: loop, step, budget spent, last mean Dice and state (with the last error)."""
+    """Per experiment: loop, step, budget spent, last mean Dice, warnings and state (with the last
+    error); then the warnings of every loop (classes not learned, Dice falling)."""
     from rich.console import Console
 
-    from nnactive_core.launchers.status import progress_table
+    from nnactive_core.launchers.status import progress_table, warning_lines
 
     with user_errors():
         roots = roots_from_env()
@@ -272,6 +273,8 @@ def status(experiment: str | None) -> None:
         click.echo(f"no experiments under {roots.results}")
         return
     Console(width=max(100, Console().width)).print(progress_table(layouts))
+    for line in warning_lines(layouts):
+        click.echo(line)
 
 
 @click.command("remove")
@@ -344,3 +347,5 @@ def demo(strategy: str | None, output: Path | None, loops: int, seed: int, devic
     click.echo(f"results table: {report.main_table}")
     for path in report.learning_curves:
         click.echo(f"learning curve: {path}")
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)

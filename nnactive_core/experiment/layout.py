@@ -49,6 +49,7 @@ SUMMARY_FILE = "summary.json"
 COSTS_FILE = "costs.json"
 QUERY_FILE = "query.json"
 TIMINGS_FILE = "timings.json"
+WARNINGS_FILE = "warnings.json"
 LOOP_FOLDER_PATTERN = re.compile(r"^loop_(\d{3,})$")
 
 
@@ -240,6 +241,10 @@ class ExperimentLayout:
     def timings_file(self, loop: int) -> Path:
         """Seconds per step of the loop; it exists once the loop's first step after setup finished."""
         return self.loop_results(loop) / TIMINGS_FILE
+
+    def warnings_file(self, loop: int) -> Path:
+        """What the loop's validation result warns about (classes not learned, Dice falling)."""
+        return self.loop_results(loop) / WARNINGS_FILE
 
     def validation_predictions(self, loop: int) -> Path:
         """The loop's segmentations of the held-out set, beside the models."""

@@ -14,17 +14,16 @@ mid-query or between writing a step's outputs and saving the state.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 
-from nnactive_core.experiment import nnunet_steps, records
+from nnactive_core.experiment import loop_warnings, nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
@@ -194,6 +193,8 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def validate(self, state: State) -> State:
+        """Validate, then record what the result warns about (``loop_XXX/warnings.json``) and show it
+        under the loop's summary line."""
         summary = nnunet_steps.validate(
             self.layout,
             self.config,
@@ -202,10 +203,18 @@ class Runner:
             self.device,
             self.reporter.advancer("validation cases"),
         )
-        self.reporter.say(self.loop_line(state.loop, summary))
+        names = loop_warnings.label_names(self.dataset.labels)
+        previous = self.layout.summary_file(state.loop - 1)
+        warnings = loop_warnings.loop_warnings(
+            state.loop, summary, names, read_json(previous, expect=dict) if previous.is_file() else None
+        )
+        loop_warnings.write_warnings(self.layout.warnings_file(state.loop), warnings)
+        self.reporter.say(self.loop_line(state.loop, summary, names))
+        for warning in warnings:
+            self.reporter.say(f"warning: {warning.message}")
         return state.advance(self.config.query_steps)
 
-    def loop_line(self, loop: int, summary: dict) -> str:
+    def loop_line(self, loop: int, summary: dict, names: dict[str, str]) -> str:
         costs_file = self.layout.costs_file(loop)
         cumulative = read_json(costs_file)["cumulative"] if costs_file.is_file() else {}
         budget = ", ".join(
@@ -214,7 +223,8 @@ class Runner:
             if k in cumulative
         )
         done = f"loop {loop + 1}/{self.config.query_steps} done"
-        return f"{done}: budget {budget or 'unknown'}; {dice_text(summary, self.dataset.labels)}"
+        dice = loop_warnings.mean_dice(summary, names).text()
+        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice}"
 
     def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
         """The pool's inputs, timing each case's prediction and offering a kill point per case."""
@@ -286,30 +296,6 @@ class Runner:
             self.reporter.info(f"splits: {warning}")
         nnunet_steps.archive_models(self.layout, state.loop)
         return state.advance(self.config.query_steps)
-
-
-def dice_text(summary: dict, labels: Mapping[str, int]) -> str:
-    """``mean Dice 0.7123``; where classes have no Dice (absent from every validation case and never
-    predicted: NaN in nnU-Net's convention, which makes its mean NaN) the mean over the other classes,
-    with the classes named."""
-    dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
-    if isinstance(dice, int | float) and math.isfinite(dice):
-        return f"mean Dice {dice:.4f}"
-    names = {str(value): name for name, value in labels.items()}
-    undefined = [str(label) for label in summary.get("undefined_dice", [])]
-    if not undefined:
-        return "mean Dice unknown (no Dice in the summary)"
-    defined = [
-        float(entry["Dice"])
-        for label, entry in summary.get("mean", {}).items()
-        if str(label) not in ("0", *undefined) and math.isfinite(float(entry.get("Dice", math.nan)))
-    ]
-    shown = ", ".join(names.get(label, f"label {label}") for label in undefined)
-    why = f"{shown}: absent from every validation case and never predicted, Dice undefined as in nnU-Net"
-    if not defined:
-        return f"mean Dice undefined ({why})"
-    total = len(defined) + len(undefined)
-    return f"mean Dice {sum(defined) / len(defined):.4f} over {len(defined)} of {total} classes ({why})"
 
 
 def run_experiment(

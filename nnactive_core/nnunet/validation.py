@@ -4,9 +4,7 @@ The ensemble prediction is nnU-Net's own (mean of the fold logits); segmentation
 prediction folder and scored with nnU-Net's per-case metrics (``compute_metrics``: TP/FP/FN/TN outside
 ``ignore``, Dice and IoU NaN for an empty class). The summary has the format of
 ``compute_metrics_on_folder`` (``metric_per_case``, ``mean``, ``foreground_mean``); it is computed in this
-process because nnU-Net's version always starts a spawn pool. As in nnU-Net, a class absent from every
-validation case and never predicted has a NaN mean, which makes the foreground mean NaN; the summary
-flags such classes under ``undefined_dice`` (label values), so that reports can say why.
+process because nnU-Net's version always starts a spawn pool.
 """
 
 from __future__ import annotations
@@ -27,8 +25,6 @@ from nnunetv2.utilities.json_export import recursive_fix_for_json_export
 from nnactive_core.io import atomic_write_with
 from nnactive_core.nnunet.environment import resolve_device
 from nnactive_core.nnunet.fold_models import CHECKPOINT, load_fold_models
-
-UNDEFINED_DICE = "undefined_dice"
 
 
 def validate_ensemble(
@@ -131,15 +127,6 @@ def summarize(per_case: list[dict], labels: Sequence) -> dict:
     }
     for case in per_case:
         recursive_fix_for_json_export(case)
-    undefined = [
-        label for label in labels if label not in (0, "0") and np.isnan(means[label].get("Dice", np.nan))
-    ]
     recursive_fix_for_json_export(means)
     recursive_fix_for_json_export(foreground)
-    recursive_fix_for_json_export(undefined)
-    return {
-        "metric_per_case": per_case,
-        "mean": means,
-        "foreground_mean": foreground,
-        UNDEFINED_DICE: undefined,
-    }
+    return {"metric_per_case": per_case, "mean": means, "foreground_mean": foreground}

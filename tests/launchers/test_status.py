@@ -15,6 +15,7 @@ from rich.console import Console
 
 from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.experiment.lock import ExperimentLock, LockOwner
+from nnactive_core.experiment.loop_warnings import ABSENT, LoopWarning, write_warnings
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers.status import (
     all_status,
@@ -25,6 +26,7 @@ from nnactive_core.launchers.status import (
     status_records,
     status_table,
     summary,
+    warning_lines,
 )
 
 
@@ -152,7 +154,8 @@ def test_latest_results_and_progress_table(tmp_path):
         (folder / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": dice}}))
     (layout.loop_results(2)).mkdir()
     (layout.loop_results(2) / "costs.json").write_text(json.dumps({"cumulative": {"patches": 30}}))
-    assert latest_results(layout) == (30, 0.45)
+    budget, dice = latest_results(layout)
+    assert budget == 30 and dice.value == 0.45
     (layout.results / "config.json").write_text(
         json.dumps(
             {
@@ -172,3 +175,35 @@ def test_latest_results_and_progress_table(tmp_path):
     text = out.getvalue()
     assert "Demo__x" in text and "2/2" in text and "train" in text and "30" in text and "0.4500" in text
     assert "failed" in text and "x failed" in text
+    assert warning_lines([layout]) == []
+
+
+def test_progress_table_counts_warnings_and_reports_an_undefined_class(tmp_path):
+    roots = Roots.under(tmp_path)
+    layout = ExperimentLayout(roots=roots, base="Dataset900_Demo", folder="Dataset001_Demo__x")
+    summary = {"foreground_mean": {"Dice": None}, "mean": {"1": {"Dice": 0.6}, "2": {"Dice": None}}}
+    layout.loop_results(0).mkdir(parents=True)
+    layout.summary_file(0).write_text(json.dumps(summary).replace("null", "NaN"))
+    message = "loop 0: lesion in no validation case: their Dice is undefined"
+    warning = LoopWarning(loop=0, kind=ABSENT, classes=["lesion"], message=message)
+    write_warnings(layout.warnings_file(0), [warning])
+    (layout.results / "config.json").write_text(
+        json.dumps(
+            {
+                "dataset": "Dataset900_Demo",
+                "patch_size": 4,
+                "query_size": 1,
+                "query_steps": 2,
+                "strategy": "random",
+            }
+        )
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(progress_table([layout]))
+    row = next(line for line in out.getvalue().splitlines() if "Demo__x" in line)
+    assert "0.6000 (1/2 classes)" in row and "nan" not in row.lower()
+    assert row.split("│")[6].strip() == "1", "one warning recorded"
+    assert warning_lines([layout]) == [f"warning: Demo__x: {message}"]
+    layout.warnings_file(0).write_text("{")
+    (line,) = warning_lines([layout])
+    assert line.startswith("warning: Demo__x: ") and "warnings.json: not valid JSON" in line
