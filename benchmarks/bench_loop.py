@@ -9,7 +9,8 @@ loop, from the runner's ``timings.json``:
 - how many cases were preprocessed, against the cases annotated so far and the pool: a loop only
   re-preprocesses the cases whose labels its new patches changed.
 
-Usage: ``python benchmarks/bench_loop.py [--output DIR] [--loops 3] [--strategy NAME] [--seed N] [--keep]``
+Usage: ``python benchmarks/bench_loop.py [--output DIR] [--loops 3] [--strategy NAME] [--seed N]
+[--device cuda] [--json FILE] [--keep]``; per loop it also prints each step's seconds.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def loop_rows(layout, loops: int, pool_size: int) -> list[dict]:
                 "cases_with_new_patches": len(new),
                 "annotated_cases": len(annotated),
                 "pool_cases": pool_size,
+                "step_seconds": {step: timings.get(f"{step}_seconds", 0.0) for step in STEPS},
+                "pool_prediction_s": timings.get("pool_prediction_seconds", 0.0),
             }
         )
     return rows
@@ -107,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loops", type=int, default=3)
     parser.add_argument("--strategy", default=None)
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--device", help="Torch device of the experiment [cuda if available, else cpu].")
+    parser.add_argument("--json", type=Path, help="Also write the results here.")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     args = parser.parse_args(argv)
 
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = args.output or Path(tempfile.mkdtemp(prefix="nnactive_bench_loop_"))
     roots = Roots.under(folder)
-    config = demo_config(strategy=args.strategy, loops=args.loops, seed=args.seed)
+    config = demo_config(strategy=args.strategy, loops=args.loops, seed=args.seed, device=args.device)
     started = time.monotonic()
     try:
         layout = setup_experiment(config, roots)
@@ -128,7 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"experiment {layout.name} ({config.strategy}, {args.loops} loops)")
         rows = loop_rows(layout, args.loops, pool)
         print_table(rows, total)
-        print(json.dumps({"total_wall_s": total, "loops": rows}))
+        steps = "; ".join(
+            f"loop {r['loop']}: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["step_seconds"].items())
+            for r in rows
+        )
+        print(f"per step: {steps}")
+        result = {"total_wall_s": total, "device": config.device, "loops": rows}
+        print(json.dumps(result))
+        if args.json:
+            from nnactive_core.io import atomic_write_json
+
+            atomic_write_json(args.json, result)
     finally:
         if args.output is None and not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

@@ -1,11 +1,15 @@
 """Pool prediction with the fold ensemble: speed against plain nnU-Net, and memory against pool size.
 
-1. Speed: ``EnsemblePredictor`` (each case preprocessed once, every fold's probabilities kept apart)
-   against the baseline of M single-model nnU-Net predictions of the same cases
-   (``nnUNetPredictor.predict_from_files_sequential`` with one fold each, probabilities returned).
-   Reported as ensemble time / sum of single-model times; goal <= 1.1.
-2. Memory: peak RSS of a subprocess that streams a pool of 10 and one of 40 cases through
-   ``EnsemblePredictor.predict_cases``; goal: flat (ratio ~1).
+1. Speed: ``EnsemblePredictor`` (each case preprocessed once, every fold run on it, every fold's
+   probabilities kept apart) against two baselines on the same cases:
+   ``singles``, M single-model nnU-Net predictions that each preprocess
+   (``nnUNetPredictor.predict_from_files_sequential`` with one fold each, probabilities returned),
+   goal: ensemble <= 1.0x; and ``preprocess_once``, the established tool's loop: preprocess once,
+   then per fold load its weights, run nnU-Net's sliding window and nnU-Net's export with
+   probabilities (``convert_predicted_logits_to_segmentation_with_correct_shape``).
+2. Memory: peak RSS (``VmHWM``) of a subprocess that streams a pool of 10 and one of 40 cases through
+   ``EnsemblePredictor.predict_cases``, and one that also scores them with the query engine
+   (``pred_entropy``) while every stack is spilled (memory bound below the stack size); goal: flat.
 
 Everything runs on one machine in one run: a tiny synthetic dataset is planned and M folds are trained
 for a few iterations with the real pipeline (the weights' quality does not matter for timing), then
@@ -31,6 +35,8 @@ import numpy as np
 BASE = "Dataset900_Bench"
 EXPERIMENT = "Dataset001_Bench__bench"
 IGNORE = 3
+SPILL_BOUND_BYTES = 64 * 2**10
+"""The memory bound of the spilled run: below every stack of the benchmark's cases."""
 
 
 def _write(array: np.ndarray, path: Path) -> None:
@@ -115,6 +121,9 @@ def time_per_case(model_dir: Path, members: int, cases, repeats: int) -> dict[st
     from io import StringIO
 
     import torch
+    from nnunetv2.inference.export_prediction import (
+        convert_predicted_logits_to_segmentation_with_correct_shape,
+    )
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
     from nnactive_core.nnunet.fold_models import load_fold_models
@@ -149,12 +158,38 @@ def time_per_case(model_dir: Path, members: int, cases, repeats: int) -> dict[st
                 )
                 float(probabilities[1].mean())
 
-    run_ensemble(cases[0])  # warm-up: first-call costs (caches, allocator) on both sides
-    run_singles(cases[0])
-    totals = {name: {"wall": 0.0, "cpu": 0.0} for name in ("ensemble", "singles")}
+    once = singles[0]
+    preprocessor = models.configuration_manager.preprocessor_class(verbose=False)
+
+    def run_preprocess_once(case) -> None:
+        data, _, properties = preprocessor.run_case(
+            [str(p) for p in case[1]],
+            None,
+            models.plans_manager,
+            models.configuration_manager,
+            models.dataset_json,
+        )
+        data = torch.from_numpy(data)
+        for parameters in models.parameters:
+            once.network.load_state_dict(parameters)
+            logits = once.predict_sliding_window_return_logits(data).cpu()
+            _, probabilities = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits,
+                models.plans_manager,
+                models.configuration_manager,
+                models.label_manager,
+                properties,
+                True,
+            )
+            float(probabilities[1].mean())
+
+    runs = {"ensemble": run_ensemble, "singles": run_singles, "preprocess_once": run_preprocess_once}
+    for run in runs.values():  # warm-up: first-call costs (caches, allocator) on every side
+        run(cases[0])
+    totals = {name: {"wall": 0.0, "cpu": 0.0} for name in runs}
     for repeat in range(repeats):
         for index, case in enumerate(cases):
-            order = [("ensemble", run_ensemble), ("singles", run_singles)]
+            order = list(runs.items())
             for name, run in order if (index + repeat) % 2 == 0 else order[::-1]:
                 wall, cpu = time.perf_counter(), time.process_time()
                 run(case)
@@ -163,24 +198,79 @@ def time_per_case(model_dir: Path, members: int, cases, repeats: int) -> dict[st
     return totals
 
 
-def rss_child(root: Path, model_dir: Path, members: int, n_cases: int) -> None:
-    """Stream ``n_cases`` through the ensemble; print the peak RSS in MiB."""
+def peak_rss_mib() -> float:
+    """This process's peak resident set (``VmHWM``). Not ``getrusage``'s ``ru_maxrss``, which a child
+    inherits from its parent (here one holding trained models) across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_child(root: Path, model_dir: Path, members: int, n_cases: int, mode: str) -> None:
+    """Stream ``n_cases`` through the ensemble (``ram``), or through the ensemble and the query engine
+    with every stack spilled (``spilled``); print the peak RSS in MiB and the stack size."""
     from nnactive_core.nnunet.prediction import EnsemblePredictor
 
-    predictor = EnsemblePredictor(model_dir, range(members), device="cpu")
-    for prediction in predictor.predict_cases(pool(root, n_cases)):
-        float(prediction.probabilities[:, 1].astype(np.float32).mean())
-    print(
-        json.dumps(
-            {"cases": n_cases, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    limit = SPILL_BOUND_BYTES if mode == "spilled" else None
+    predictor = EnsemblePredictor(model_dir, range(members), device="cpu", memory_limit_bytes=limit)
+    stream = predictor.predict_cases(pool(root, n_cases))
+    stack_bytes = []
+    if mode == "ram":
+        for prediction in stream:
+            stack_bytes.append(prediction.probabilities.nbytes)
+            float(prediction.probabilities[:, 1].astype(np.float32).mean())
+    else:
+        from nnactive_core.plugins import registry
+        from nnactive_core.query.engine import CaseInput, run_score_query
+        from nnactive_core.strategies.api import QueryContext
+
+        def load(case):
+            prediction = next(stream)
+            if not prediction.spilled:
+                raise RuntimeError(f"{case} was not spilled")
+            stack_bytes.append(prediction.probabilities.nbytes)
+            return prediction.probabilities
+
+        cases = [
+            CaseInput(file=f"{case}.nii.gz", shape=shape, load_probabilities=lambda case=case: load(case))
+            for case, shape in case_shapes(root, n_cases)
+        ]
+        ctx = QueryContext(
+            patch_size=(8, 8, 8), query_size=2, patches_per_case=2, seed=0, loop=1, label_values=(0, 1, 2)
         )
+        run_score_query(registry().get("strategy", "pred_entropy"), cases, ctx)
+    print(
+        json.dumps({"cases": n_cases, "peak_rss_mib": peak_rss_mib(), "stack_mib": max(stack_bytes) / 2**20})
     )
 
 
-def measure_rss(root: Path, model_dir: Path, members: int, n_cases: int) -> float:
-    command = [sys.executable, __file__, "--rss-child", str(root), str(model_dir), str(members), str(n_cases)]
+def case_shapes(root: Path, n_cases: int) -> list[tuple[str, tuple[int, int, int]]]:
+    import SimpleITK as sitk
+
+    shapes = []
+    for case, (image,) in pool(root, n_cases):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(image))
+        reader.ReadImageInformation()
+        shapes.append((case, tuple(reversed(reader.GetSize()))))
+    return shapes
+
+
+def measure_rss(root: Path, model_dir: Path, members: int, n_cases: int, mode: str) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--rss-child",
+        str(root),
+        str(model_dir),
+        str(members),
+        str(n_cases),
+        mode,
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])["peak_rss_mib"]
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -190,11 +280,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=40, help="edge length of the cubic cases")
     parser.add_argument("--repeats", type=int, default=2, help="passes over the timed cases")
     parser.add_argument("--pools", type=int, nargs=2, default=(10, 40), help="the two pool sizes for RSS")
-    parser.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
-        root, model_dir, members, n_cases = args.rss_child
-        rss_child(Path(root), Path(model_dir), int(members), int(n_cases))
+        root, model_dir, members, n_cases, mode = args.rss_child
+        rss_child(Path(root), Path(model_dir), int(members), int(n_cases), mode)
         return
 
     root = Path(tempfile.mkdtemp(prefix="bench_prediction_"))
@@ -206,8 +296,12 @@ def main() -> None:
             f"setup (plan, preprocess, {args.members} folds): {time.perf_counter() - start:.1f} s", flush=True
         )
         times = time_per_case(model_dir, args.members, pool(root, args.cases), args.repeats)
-        ensemble, single = times["ensemble"], times["singles"]
-        rss = {n: measure_rss(root, model_dir, args.members, n) for n in args.pools}
+        ensemble, single, once = times["ensemble"], times["singles"], times["preprocess_once"]
+        rss = {
+            (mode, n): measure_rss(root, model_dir, args.members, n, mode)
+            for mode in ("ram", "spilled")
+            for n in args.pools
+        }
         small, large = args.pools
         result = {
             "members": args.members,
@@ -216,23 +310,32 @@ def main() -> None:
             "repeats": args.repeats,
             "ensemble_wall_s": ensemble["wall"],
             "single_models_wall_s": single["wall"],
+            "preprocess_once_wall_s": once["wall"],
             "time_ratio_wall": ensemble["wall"] / single["wall"],
+            "time_ratio_wall_preprocess_once": ensemble["wall"] / once["wall"],
             "ensemble_cpu_s": ensemble["cpu"],
             "single_models_cpu_s": single["cpu"],
+            "preprocess_once_cpu_s": once["cpu"],
             "time_ratio_cpu": ensemble["cpu"] / single["cpu"],
-            f"peak_rss_mib_{small}": rss[small],
-            f"peak_rss_mib_{large}": rss[large],
-            "rss_ratio": rss[large] / rss[small],
+            "time_ratio_cpu_preprocess_once": ensemble["cpu"] / once["cpu"],
+            "peak_rss_mib": {f"{mode} {n}": value["peak_rss_mib"] for (mode, n), value in rss.items()},
+            "stack_mib": rss[("ram", small)]["stack_mib"],
+            "spill_bound_mib": SPILL_BOUND_BYTES / 2**20,
         }
         for kind in ("wall", "cpu"):
             print(
                 f"{kind}: ensemble {ensemble[kind]:.2f} s / {args.members} single models "
-                f"{single[kind]:.2f} s = {result['time_ratio_' + kind]:.3f} (goal <= 1.1)"
+                f"{single[kind]:.2f} s = {result['time_ratio_' + kind]:.3f} (goal <= 1.0); "
+                f"/ preprocess once {once[kind]:.2f} s = "
+                f"{result['time_ratio_' + kind + '_preprocess_once']:.3f}"
             )
-        print(
-            f"peak RSS {small} cases {rss[small]:.0f} MiB, {large} cases {rss[large]:.0f} MiB "
-            f"= {result['rss_ratio']:.3f} (goal ~1)"
-        )
+        for mode in ("ram", "spilled"):
+            low, high = rss[(mode, small)]["peak_rss_mib"], rss[(mode, large)]["peak_rss_mib"]
+            print(
+                f"peak RSS {mode}: {small} cases {low:.0f} MiB, {large} cases {high:.0f} MiB = "
+                f"{high / low:.3f} (goal ~1); stacks {result['stack_mib']:.2f} MiB"
+                + (f", memory bound {result['spill_bound_mib']:.2f} MiB" if mode == "spilled" else "")
+            )
         print(json.dumps(result))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -1,22 +1,33 @@
-"""Benchmark of the patch query engine: voxel scores -> patch scores -> per-case selection.
+"""Benchmark of the query: the registered strategies through the shipped path, against the floor and
+against the established implementation's per-image query path, and its memory against the pool size.
 
-Three implementations of the same work on the same synthetic pool, each measured in its own
-subprocess (so peak RSS belongs to one measurement), cases generated on the fly one at a time:
+A pool of ``--cases`` stacks (members x classes x size^3, seeded smooth random logits through a
+softmax) is written as ``<case>.npy`` files once. Every measurement runs in its own subprocess (its
+peak RSS and its imports are its own); timed runs alternate their order between repeats and report
+medians, because other processes load the machine.
 
-- ``engine``: :func:`nnactive_core.query.engine.run_score_query` with predictive entropy.
-- ``conv``: the established approach: the same voxel scores, box filter by convolution (scipy
-  ``convolve`` in "valid" mode for stride 1, a strided torch ``conv3d`` with a uniform kernel
-  otherwise; ``--conv torch`` forces conv3d), the whole grid sorted, then walked in Python with a
-  per-candidate overlap test. It runs on the first ``--baseline-cases`` cases only (per-case times
-  are compared), because its walk takes seconds per case.
-- ``floor``: one numpy pass over each probability stack (entropy of the ensemble mean): the cost of
-  merely reading the data, which no streaming implementation can beat.
+1. In process, per case: ``floor`` = read + member mean + entropy of every case in one numpy pass
+   (``np.load``, ``mean(axis=0)``, ``-(p log p).sum()``: what merely touching the data costs), against
+   each strategy of ``--strategies`` taken from the plugin registry and run by the engine
+   (``run_score_query``) on ``CaseInput`` s that read the files as ``nnactive query`` does. Twice: on
+   the thread budget (:mod:`nnactive_core.threads`) and on one thread (``OMP_NUM_THREADS=1``).
+2. Whole process, wall clock from start to exit: ``nnactive query --strategy pred_entropy`` against
+   ``established``, a re-creation of the established per-image query path (behaviour.md 7.4): torch
+   imported, each case loaded, PE in torch, the box filter by scipy's "valid" convolution, every grid
+   position a candidate record ``{coords, size, score}`` in a Python list sorted best first, walked
+   with the overlap check against the case's accepted patches until the case's quota, the query the
+   best ``query_size`` of all accepted records. Faithfulness is checked in every run: both write
+   their picks, and the benchmark reports whether they are identical (they must be: same scores, the
+   same greedy rule; only the float32 FFT of the convolution adds rounding noise).
+3. Peak RSS of the engine (``pred_entropy`` and ``class_power_pe66_exp``) over ``--rss-cases`` pool
+   sizes (the files are cycled), with the default allocator, for stacks read as ``nnactive query``
+   does (memory-mapped) and for stacks in RAM (``np.load``, as pool prediction hands them over).
+4. Spilled stacks: stacks larger than ``--bound-mb`` given as copy-on-write memory maps (prediction's
+   spill format): peak RSS against the bound, for 10 / 40 cases and for 5 / 20 members (a 4x larger
+   stack), so flat in pool size and independent of the stack size.
 
-Then peak RSS of the engine over ``--rss-cases`` pool sizes (flat = streaming works).
-
-    python benchmarks/bench_query_engine.py [--cases 20 --size 128 --patch 32 ...] [--quick] [--json FILE]
-
-Times exclude generating the synthetic probabilities (measured and subtracted).
+    python benchmarks/bench_query_engine.py [--cases 16 --size 96 --members 5 --patch 32 ...]
+        [--dtype float32] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -25,329 +36,431 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-MMAP_THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
-"""glibc raises its mmap threshold after freeing large blocks, so later ~16 MB arrays come from the
-heap, which fragments: RSS creeps up over a run without any leak. A fixed threshold shows the
-engine's own footprint; both are reported."""
+STRATEGIES = ("pred_entropy", "mutual_information", "class_power_pe66_exp")
+PARTS = ("inprocess", "process", "rss", "spilled")
 
 
-def make_case(index: int, size: int, classes: int, members: int) -> np.ndarray:
-    """members x classes x size^3 float32 softmax of smooth random logits (trilinear upsampling of
-    coarse noise, so score maps are smooth and free of ties, like a real ensemble's)."""
-    import torch
+def make_case(index: int, size: int, classes: int, members: int, dtype: str) -> np.ndarray:
+    """members x classes x size^3 softmax of smooth random logits (trilinear upsampling of coarse noise
+    shared by the members plus each member's own), so members agree in places and score maps are
+    smooth and free of ties, like a real ensemble's."""
+    from scipy.ndimage import zoom
 
-    generator = torch.Generator().manual_seed(index)
-    coarse_size = max(2, size // 8)
-    coarse = torch.randn((members, classes, coarse_size, coarse_size, coarse_size), generator=generator)
-    shared = torch.randn((1, classes, coarse_size, coarse_size, coarse_size), generator=generator)
-    logits = torch.nn.functional.interpolate(3 * shared + coarse, size=(size,) * 3, mode="trilinear")
-    return torch.softmax(logits, dim=1).numpy()
-
-
-def predictive_entropy_strategy():
-    from nnactive_core.strategies.api import ScoreStrategy
-
-    class PredictiveEntropy(ScoreStrategy):
-        name = "bench-pe"
-        description = "Entropy of the ensemble mean."
-
-        def voxel_scores(self, probs, ctx):
-            mean = probs.float().mean(0)
-            return -(mean * mean.clamp_min(1e-12).log()).sum(0, keepdim=True)
-
-    return PredictiveEntropy()
+    rng = np.random.default_rng(index)
+    coarse = max(2, size // 8)
+    logits = 3 * rng.normal(size=(1, classes, *(coarse,) * 3)) + rng.normal(
+        size=(members, classes, *(coarse,) * 3)
+    )
+    logits = zoom(logits, (1, 1, *(size / coarse,) * 3), order=1)[:, :, :size, :size, :size]
+    logits -= logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return probabilities.astype(dtype)
 
 
-class Timer:
-    def __init__(self):
-        self.totals: dict[str, float] = {}
-
-    def wrap(self, key, function):
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.totals[key] = self.totals.get(key, 0.0) + time.perf_counter() - start
-
-        return timed
+def write_pool(folder: Path, cases: int, size: int, classes: int, members: int, dtype: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(cases):
+        path = folder / f"case_{index:03d}.npy"
+        np.save(path, make_case(index, size, classes, members, dtype))
+        paths.append(path)
+    return paths
 
 
-def context(args):
+# --- measurement workers (each runs in its own subprocess) -------------------------------------------
+
+
+def context(settings: dict, query_size: int | None = None):
     from nnactive_core.strategies.api import QueryContext
 
     return QueryContext(
-        patch_size=(args.patch,) * 3,
-        stride=args.stride,
-        query_size=args.query_size,
-        patches_per_case=args.patches_per_case,
+        patch_size=(settings["patch"],) * 3,
+        stride=(settings["stride"],) * 3,
+        query_size=query_size or settings["query_size"],
+        patches_per_case=settings["patches_per_case"],
         seed=0,
         loop=1,
-        label_values=tuple(range(args.classes)),
-        device="cpu",
+        query_steps=3,
+        label_values=tuple(range(settings["classes"])),
+        device=settings["device"],
     )
 
 
-def warm_up(args) -> None:
-    """One small case through every implementation first: imports and first-call set-up of torch and
-    scipy are not part of the per-case cost."""
-    from nnactive_core.query.engine import CaseInput, run_score_query
+def engine_inputs(paths: list[Path], reader: str):
+    from nnactive_core.cli.query import probability_shape, read_probabilities
+    from nnactive_core.query.engine import CaseInput
 
-    small = argparse.Namespace(
-        **{**vars(args), "size": 16, "patch": 4, "query_size": 1, "patches_per_case": 1}
-    )
-    probabilities = make_case(0, small.size, args.classes, args.members)
-    case = CaseInput(file="warm.nii.gz", shape=(16,) * 3, load_probabilities=lambda: probabilities)
-    run_score_query(predictive_entropy_strategy(), [case], context(small))
-    aggregate_by_convolution(probabilities[0, 0], small.patch, 1, args.conv)
-    aggregate_by_convolution(probabilities[0, 0], small.patch, 2, args.conv)
-
-
-def run_engine(args, cases: int) -> dict:
-    from nnactive_core.query import engine
-
-    timer = Timer()
-    for name in ("score_case", "aggregate_case", "select_greedy"):
-        setattr(engine, name, timer.wrap(name, getattr(engine, name)))
-    generate = timer.wrap("generate", make_case)
-    inputs = (
-        engine.CaseInput(
-            file=f"case_{i:03d}.nii.gz",
-            shape=(args.size,) * 3,
-            load_probabilities=lambda i=i: generate(i, args.size, args.classes, args.members),
+    load = {
+        "mapped": read_probabilities,  # what nnactive query does
+        "ram": lambda path: np.load(path),  # a stack in RAM, as pool prediction hands it over
+        "spilled": lambda path: np.load(path, mmap_mode="c"),  # prediction's spill
+    }[reader]
+    for index, path in enumerate(paths):
+        yield CaseInput(
+            file=f"case_{index:03d}.nii.gz",
+            shape=probability_shape(path)[2:],
+            load_probabilities=lambda path=path: load(path),
         )
-        for i in range(cases)
+
+
+def run_engine(name: str, paths: list[Path], settings: dict, reader: str = "mapped"):
+    from nnactive_core.plugins import registry
+    from nnactive_core.query.engine import run_score_query
+
+    strategy = registry().get("strategy", name)
+    return run_score_query(strategy, engine_inputs(paths, reader), context(settings), owner=name)
+
+
+def run_floor(paths: list[Path]) -> float:
+    total = 0.0
+    for path in paths:
+        probabilities = np.load(path)
+        mean = probabilities.mean(axis=0, dtype=np.float32)
+        total += float(-(mean * np.log(np.maximum(mean, 1e-12))).sum())
+    return total
+
+
+def timed(function) -> dict:
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
+def worker_inprocess(args, settings: dict) -> dict:
+    paths = sorted(Path(args.pool).glob("*.npy"))
+    warm = paths[:1]
+    run_floor(warm)
+    for name in settings["strategies"]:
+        run_engine(name, warm, {**settings, "query_size": 1})
+    jobs = {"floor": lambda: run_floor(paths)}
+    jobs.update(
+        {name: lambda name=name: run_engine(name, paths, settings) for name in settings["strategies"]}
     )
-    start = time.perf_counter()
-    result = engine.run_score_query(predictive_entropy_strategy(), inputs, context(args))
-    total = time.perf_counter() - start - timer.totals["generate"]
-    stages = {
-        "scores": timer.totals["score_case"],
-        "aggregate": timer.totals["aggregate_case"],
-        "select": timer.totals["select_greedy"],
+    samples: dict[str, list[dict]] = {key: [] for key in jobs}
+    for repeat in range(settings["repeats"]):
+        order = list(jobs) if repeat % 2 == 0 else list(jobs)[::-1]
+        for key in order:
+            samples[key].append(timed(jobs[key]))
+    result = {
+        key: {kind: statistics.median(s[kind] for s in runs) / len(paths) for kind in ("wall", "cpu")}
+        for key, runs in samples.items()
     }
-    table = result.candidates
-    picks = [[table.cases[c], *map(int, s)] for c, s in zip(table.case_index, table.start, strict=True)]
-    return {"seconds": total, "stages": stages, "picks": picks}
-
-
-def aggregate_by_convolution(scores: np.ndarray, patch: int, stride: int, backend: str) -> np.ndarray:
-    import torch
-
-    kernel = [min(patch, s) for s in scores.shape]
-    if stride == 1 and backend == "scipy":
-        from scipy.signal import convolve
-
-        weights = np.full(kernel, 1.0 / np.prod(kernel), dtype=np.float32)
-        return convolve(scores, weights, mode="valid")
-    weights = torch.full((1, 1, *kernel), 1.0 / np.prod(kernel))
-    with torch.no_grad():
-        out = torch.nn.functional.conv3d(torch.from_numpy(scores)[None, None], weights, stride=stride)
-    return out[0, 0].numpy()
-
-
-def greedy_walk(patch_scores: np.ndarray, stride: int, kernel: list[int], quota: int) -> list[tuple]:
-    """The established selection: the whole grid sorted, walked one candidate at a time."""
-    accepted: list[tuple] = []
-    for flat in np.argsort(-patch_scores, axis=None, kind="stable"):
-        start = tuple(int(c) * stride for c in np.unravel_index(flat, patch_scores.shape))
-        if all(
-            any(a >= b + k or a + k <= b for a, b, k in zip(start, other, kernel, strict=True))
-            for other in accepted
-        ):
-            accepted.append(start)
-            if len(accepted) == quota:
-                break
-    return accepted
-
-
-def run_conv(args, cases: int) -> dict:
-    import torch
-
-    from nnactive_core.query.engine import score_case
-
-    strategy, ctx = predictive_entropy_strategy(), context(args)
-    stages = {"scores": 0.0, "aggregate": 0.0, "select": 0.0}
-    picks, candidates = [], []
-    for index in range(cases):
-        probabilities = make_case(index, args.size, args.classes, args.members)
-        moments = [time.perf_counter()]
-        with torch.no_grad():
-            scores = score_case(strategy, probabilities, ctx)[0]
-        del probabilities
-        moments.append(time.perf_counter())
-        patch_scores = aggregate_by_convolution(scores, args.patch, args.stride, args.conv)
-        moments.append(time.perf_counter())
-        kernel = [min(args.patch, s) for s in scores.shape]
-        for start in greedy_walk(patch_scores, args.stride, kernel, args.patches_per_case):
-            candidates.append(float(patch_scores[tuple(s // args.stride for s in start)]))
-            picks.append([f"case_{index:03d}.nii.gz", *start])
-        moments.append(time.perf_counter())
-        for key, begin, end in zip(stages, moments, moments[1:], strict=False):
-            stages[key] += end - begin
-    start = time.perf_counter()
-    np.argsort(-np.asarray(candidates), kind="stable")[: args.query_size]
-    return {"seconds": sum(stages.values()) + time.perf_counter() - start, "stages": stages, "picks": picks}
-
-
-def run_floor(args, cases: int) -> dict:
-    seconds = 0.0
-    for index in range(cases):
-        probabilities = make_case(index, args.size, args.classes, args.members)
-        start = time.perf_counter()
-        mean = probabilities.mean(axis=0)
-        float(-(mean * np.log(np.maximum(mean, 1e-12))).sum())
-        seconds += time.perf_counter() - start
-        del probabilities
-    return {"seconds": seconds, "stages": {}}
-
-
-WORKERS = {"engine": run_engine, "conv": run_conv, "floor": run_floor}
-
-
-def worker(args) -> None:
-    import torch
-
-    torch.set_num_threads(args.threads)
-    warm_up(args)
-    result = WORKERS[args.worker](args, args.worker_cases)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(result))
-
-
-WORKER_SETTINGS = (
-    "size",
-    "classes",
-    "members",
-    "patch",
-    "stride",
-    "query_size",
-    "patches_per_case",
-    "conv",
-    "threads",
-)
-"""Options a measurement subprocess gets from the parent, and the settings the report records."""
-
-
-def measure(args, mode: str, cases: int, fixed_mmap_threshold: bool = False) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--worker-cases", str(cases)]
-    for option in WORKER_SETTINGS:
-        command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-    env = dict(os.environ)
-    if fixed_mmap_threshold:
-        env[MMAP_THRESHOLD_ENV] = str(1 << 20)
-    run = subprocess.run(command, capture_output=True, text=True, env=env)
-    if run.returncode != 0:
-        raise SystemExit(f"{mode} worker failed:\n{run.stderr}")
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    result.update(mode=mode, cases=cases, per_case=result["seconds"] / cases, fixed_mmap=fixed_mmap_threshold)
+    if settings["device"] != "cpu":
+        result["host_to_device_copies_per_case"] = copies_per_case(paths, settings)
     return result
 
 
-def agreement(engine: dict, conv: dict) -> float:
-    """Share of the baseline's per-case picks that the engine picked too (both exact up to rounding)."""
-    cases = {pick[0] for pick in conv["picks"]}
-    mine = {tuple(p) for p in engine["picks"] if p[0] in cases}
-    theirs = {tuple(p) for p in conv["picks"]}
-    return len(mine & theirs) / max(1, len(theirs))
+def copies_per_case(paths: list[Path], settings: dict) -> float:
+    """Host-to-device copies of one ``pred_entropy`` query over the pool, per case (CUDA profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as trace:
+        run_engine("pred_entropy", paths, settings)
+        torch.cuda.synchronize()
+    copies = [event for event in trace.events() if "HtoD" in event.name]
+    return len(copies) / len(paths)
+
+
+def established_query(paths: list[Path], settings: dict) -> list[list]:
+    """The established per-image path (see the module docstring); returns the picks."""
+    import torch
+    from scipy.signal import convolve
+
+    patch, per_case = settings["patch"], settings["patches_per_case"]
+    accepted_all = []
+    for index, path in enumerate(paths):
+        probabilities = torch.from_numpy(np.load(path))
+        with torch.no_grad():
+            mean = probabilities.float().clamp(0, 1).mean(dim=0)
+            scores = (-torch.special.xlogy(mean, mean).sum(dim=0)).numpy()
+        kernel = [min(patch, s) for s in scores.shape]
+        weights = np.full(kernel, 1.0 / np.prod(kernel), dtype=np.float32)
+        aggregated = convolve(scores, weights, mode="valid")
+        records = [
+            {"coords": [int(c) for c in coords], "size": kernel, "score": float(aggregated[coords])}
+            for coords in np.ndindex(aggregated.shape)
+        ]
+        records.sort(key=lambda record: record["score"], reverse=True)
+        accepted = []
+        for record in records:
+            if all(
+                any(
+                    a >= b + k or a + k <= b
+                    for a, b, k in zip(record["coords"], other["coords"], kernel, strict=True)
+                )
+                for other in accepted
+            ):
+                accepted.append(record)
+                if len(accepted) == per_case:
+                    break
+        accepted_all += [{**record, "file": f"case_{index:03d}.nii.gz"} for record in accepted]
+    accepted_all.sort(key=lambda record: record["score"], reverse=True)
+    return [[record["file"], *record["coords"]] for record in accepted_all[: settings["query_size"]]]
+
+
+def worker_established(args, settings: dict) -> dict:
+    picks = established_query(sorted(Path(args.pool).glob("*.npy")), settings)
+    return {"picks": picks}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (``VmHWM``). Not ``getrusage``'s ``ru_maxrss``, which a child
+    inherits from its parent across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_rss(args, settings: dict) -> dict:
+    paths = sorted(Path(args.pool).glob("*.npy"))
+    cycled = [paths[i % len(paths)] for i in range(args.worker_cases)]
+    run_engine(args.strategy, cycled, settings, reader=args.reader)
+    return {"peak_rss_mb": peak_rss_mb()}
+
+
+WORKERS = {"inprocess": worker_inprocess, "established": worker_established, "rss": worker_rss}
+
+
+# --- the parent: runs the workers and reports ---------------------------------------------------------
+
+
+def run_worker(mode: str, pool: Path, settings: dict, env: dict | None = None, **options) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--pool", str(pool)]
+    command += ["--settings", json.dumps(settings)]
+    for key, value in options.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    run = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if run.returncode != 0:
+        raise SystemExit(f"{mode} worker failed:\n{run.stderr}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def nnactive_query(pool: Path, out: Path, settings: dict) -> list[str]:
+    """The shipped command line, as a user runs it (the console script's entry point)."""
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from nnactive_core.cli.main import cli; sys.exit(cli())",
+        "query",
+        "--strategy",
+        "pred_entropy",
+        "--probs",
+        str(pool),
+        "--patch-size",
+        *[str(settings["patch"])] * 3,
+        "--query-size",
+        str(settings["query_size"]),
+        "--patches-per-case",
+        str(settings["patches_per_case"]),
+        "--device",
+        settings["device"],
+        "--out",
+        str(out),
+    ]
+
+
+def compare_processes(pool: Path, scratch: Path, settings: dict) -> dict:
+    established = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        "established",
+        "--pool",
+        str(pool),
+    ]
+    established += ["--settings", json.dumps(settings)]
+    commands = {
+        "nnactive_query": nnactive_query(pool, scratch / "query.json", settings),
+        "established": established,
+    }
+    walls: dict[str, list[float]] = {key: [] for key in commands}
+    outputs = {}
+    for repeat in range(settings["repeats"]):
+        for key in commands if repeat % 2 == 0 else list(commands)[::-1]:
+            start = time.perf_counter()
+            run = subprocess.run(commands[key], capture_output=True, text=True)
+            walls[key].append(time.perf_counter() - start)
+            if run.returncode != 0:
+                raise SystemExit(f"{key} failed:\n{run.stderr}")
+            outputs[key] = run.stdout
+    ours = json.loads((scratch / "query.json").read_text())["patches"]
+    ours = [[p["file"], *p["coords"]] for p in ours]
+    theirs = json.loads(outputs["established"].strip().splitlines()[-1])["picks"]
+    median = {key: statistics.median(values) for key, values in walls.items()}
+    return {
+        "seconds": median,
+        "established_over_nnactive_query": median["established"] / median["nnactive_query"],
+        "identical_picks": ours == theirs,
+        "picks_in_both": len({tuple(p) for p in ours} & {tuple(p) for p in theirs}) / max(1, len(theirs)),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=20)
-    parser.add_argument("--size", type=int, default=128, help="Edge of the cubic cases.")
+    parser.add_argument("--cases", type=int, default=16)
+    parser.add_argument("--size", type=int, default=96, help="Edge of the cubic cases.")
     parser.add_argument("--classes", type=int, default=3)
     parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     parser.add_argument("--patch", type=int, default=32, help="Edge of the cubic patches.")
     parser.add_argument("--stride", type=int, default=1)
-    parser.add_argument("--query-size", type=int, default=20)
-    parser.add_argument("--patches-per-case", type=int, default=20)
+    parser.add_argument("--query-size", type=int, default=5)
+    parser.add_argument("--patches-per-case", type=int, default=5)
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rss-cases", type=int, nargs=2, default=(10, 40))
+    parser.add_argument("--bound-mb", type=int, default=64, help="Memory bound of the spilled-stack check.")
+    parser.add_argument("--device", default="cpu", help="Device the strategies score on (the floor: CPU).")
     parser.add_argument(
-        "--baseline-cases", type=int, default=4, help="Cases the convolution baseline runs on."
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="Measurements to run [all]."
     )
-    parser.add_argument(
-        "--rss-cases", type=int, nargs=2, default=(10, 40), help="Pool sizes for the RSS check."
-    )
-    parser.add_argument("--conv", choices=("scipy", "torch"), default="scipy")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads in every measurement (numpy uses one)."
-    )
-    parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run in seconds.")
+    parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run.")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--pool", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
     parser.add_argument("--worker-cases", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--strategy", help=argparse.SUPPRESS)
+    parser.add_argument("--reader", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args)
+        print(json.dumps(WORKERS[args.worker](args, json.loads(args.settings))))
         return
     if args.quick:
-        args.cases, args.size, args.patch, args.baseline_cases, args.rss_cases = 4, 48, 16, 2, (2, 8)
-        args.query_size, args.patches_per_case = 4, 4
-
-    runs = [
-        measure(args, "floor", args.cases),
-        measure(args, "engine", args.cases),
-        measure(args, "conv", min(args.cases, args.baseline_cases)),
-    ]
-    rss = [measure(args, "engine", n, fixed) for fixed in (False, True) for n in args.rss_cases]
-    floor, engine, conv = runs
-    summary = {
-        "settings": {k: getattr(args, k) for k in ("cases", *WORKER_SETTINGS)},
-        "conv_over_engine": conv["per_case"] / engine["per_case"],
-        "conv_over_engine_aggregation": conv["stages"]["aggregate"]
-        / conv["cases"]
-        / (engine["stages"]["aggregate"] / engine["cases"]),
-        "conv_over_engine_selection": conv["stages"]["select"]
-        / conv["cases"]
-        / (engine["stages"]["select"] / engine["cases"]),
-        "engine_over_floor": engine["per_case"] / floor["per_case"],
-        "picks_agreeing_with_conv": agreement(engine, conv),
-        "rss_mb": {str(r["cases"]): r["peak_rss_mb"] for r in rss if not r["fixed_mmap"]},
-        "rss_mb_fixed_mmap_threshold": {str(r["cases"]): r["peak_rss_mb"] for r in rss if r["fixed_mmap"]},
+        args.cases, args.size, args.patch, args.repeats, args.rss_cases = 3, 40, 12, 1, (2, 6)
+    settings = {
+        key: getattr(args, key)
+        for key in (
+            "size",
+            "classes",
+            "members",
+            "dtype",
+            "patch",
+            "stride",
+            "query_size",
+            "patches_per_case",
+        )
     }
-    print(
-        f"{args.cases} cases of {args.size}^3, {args.classes} classes, {args.members} members; patch "
-        f"{args.patch}^3, stride {args.stride}, {args.patches_per_case} per case, query {args.query_size}"
-    )
-    header = ("run", "cases", "s/case", "scores", "aggregate", "select", "peak RSS MB")
-    print("{:8} {:>5} {:>8} {:>8} {:>9} {:>8} {:>11}".format(*header))
-    for run in [*runs, *rss]:
-        stage = {k: v / run["cases"] for k, v in run["stages"].items()}
-        cells = [f"{stage[k]:8.3f}" if k in stage else f"{'-':>8}" for k in ("scores", "aggregate", "select")]
-        name = run["mode"] + ("*" if run["fixed_mmap"] else "")
-        print(
-            f"{name:8} {run['cases']:5d} {run['per_case']:8.3f} {cells[0]} {cells[1]:>9} {cells[2]} "
-            f"{run['peak_rss_mb']:11.0f}"
-        )
-    print(
-        f"conv / engine per case: {summary['conv_over_engine']:.1f}x (aggregation "
-        f"{summary['conv_over_engine_aggregation']:.1f}x, "
-        f"selection {summary['conv_over_engine_selection']:.1f}x)"
-    )
-    print(f"engine / floor per case: {summary['engine_over_floor']:.2f}x")
-    print(f"baseline picks also picked by the engine: {100 * summary['picks_agreeing_with_conv']:.0f}%")
-    low, high = args.rss_cases
-    for key, label in (
-        ("rss_mb", "default allocator"),
-        ("rss_mb_fixed_mmap_threshold", "fixed mmap threshold (*)"),
-    ):
-        print(
-            f"engine peak RSS, {label}: {summary[key][str(low)]:.0f} MB for {low} cases, "
-            f"{summary[key][str(high)]:.0f} MB for {high} cases"
-        )
+    settings.update(strategies=args.strategies, repeats=args.repeats, cases=args.cases)
+    scratch = Path(tempfile.mkdtemp(prefix="bench_query_"))
+    try:
+        report = measure_all(args, settings, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print_report(report)
     if args.json:
         from nnactive_core.io import atomic_write_json
 
-        for run in [*runs, *rss]:
-            run.pop("picks", None)
-        atomic_write_json(args.json, {"summary": summary, "runs": runs, "rss": rss})
+        atomic_write_json(args.json, report)
+
+
+def measure_all(args, settings: dict, scratch: Path) -> dict:
+    from nnactive_core.threads import thread_budget
+
+    pool = scratch / "pool"
+    write_pool(pool, args.cases, args.size, args.classes, args.members, args.dtype)
+    report = {"settings": settings, "threads": thread_budget(), "load_average": os.getloadavg()}
+    if "inprocess" in args.parts:
+        inprocess = run_worker("inprocess", pool, settings)
+        one_thread = run_worker("inprocess", pool, settings, env={"OMP_NUM_THREADS": "1"})
+        report["per_case_seconds"] = inprocess
+        report["per_case_seconds_one_thread"] = one_thread
+        for key, times in (("engine_over_floor", inprocess), ("engine_over_floor_one_thread", one_thread)):
+            report[key] = {
+                name: times[name]["wall"] / times["floor"]["wall"] for name in settings["strategies"]
+            }
+    if "process" in args.parts:
+        report["process"] = compare_processes(pool, scratch, settings)
+    if "rss" in args.parts:
+        rss = {}
+        for strategy in ("pred_entropy", "class_power_pe66_exp"):
+            for reader in ("mapped", "ram"):
+                for cases in args.rss_cases:
+                    result = run_worker(
+                        "rss", pool, settings, worker_cases=cases, strategy=strategy, reader=reader
+                    )
+                    rss[f"{strategy} {reader} {cases}"] = result["peak_rss_mb"]
+        report["rss_mb"] = rss
+    if "spilled" in args.parts:
+        report["spilled"] = measure_spilled(args, settings, scratch)
+    return report
+
+
+def measure_spilled(args, settings: dict, scratch: Path) -> dict:
+    """Stacks above the bound, memory-mapped as prediction spills them: peak RSS for two pool sizes
+    and two member counts (a 4x larger stack)."""
+    low, high = args.rss_cases
+    results = {}
+    size = args.size
+    while args.classes * args.members * size**3 * np.dtype(args.dtype).itemsize <= args.bound_mb * 2**20:
+        size += 16
+    for members in (args.members, 4 * args.members):
+        folder = scratch / f"spilled_{members}"
+        write_pool(folder, 2, size, args.classes, members, args.dtype)
+        local = {**settings, "members": members, "size": size}
+        stack_mb = args.classes * members * size**3 * np.dtype(args.dtype).itemsize / 2**20
+        for cases in (low, high):
+            result = run_worker(
+                "rss", folder, local, worker_cases=cases, strategy="pred_entropy", reader="spilled"
+            )
+            results[f"{members} members, {size}^3 ({stack_mb:.0f} MB stacks), {cases} cases"] = result[
+                "peak_rss_mb"
+            ]
+        shutil.rmtree(folder)
+    return {"bound_mb": args.bound_mb, "peak_rss_mb": results}
+
+
+def print_report(report: dict) -> None:
+    s = report["settings"]
+    print(
+        f"{s['cases']} cases of {s['members']} x {s['classes']} x {s['size']}^3 {s['dtype']}; "
+        f"patch {s['patch']}^3, stride {s['stride']}, {s['patches_per_case']} per case, "
+        f"query {s['query_size']}; device {s['device']}; "
+        f"thread budget {report['threads']}; load average {report['load_average'][0]:.1f}"
+    )
+    if "per_case_seconds" in report:
+        print(
+            f"{'run':24} {'wall ms/case':>12} {'cpu ms/case':>12} {'/floor':>7} {'1 thread':>9} {'/floor':>7}"
+        )
+        times, one = report["per_case_seconds"], report["per_case_seconds_one_thread"]
+        for key in ("floor", *s["strategies"]):
+            ratio = times[key]["wall"] / times["floor"]["wall"]
+            ratio_one = one[key]["wall"] / one["floor"]["wall"]
+            print(
+                f"{key:24} {1e3 * times[key]['wall']:12.1f} {1e3 * times[key]['cpu']:12.1f} {ratio:7.2f} "
+                f"{1e3 * one[key]['wall']:9.1f} {ratio_one:7.2f}"
+            )
+        if "host_to_device_copies_per_case" in times:
+            print(f"host-to-device copies per case: {times['host_to_device_copies_per_case']:.2f}")
+    if "process" in report:
+        process = report["process"]
+        print(
+            f"whole process: nnactive query {process['seconds']['nnactive_query']:.2f} s, established "
+            f"{process['seconds']['established']:.2f} s = {process['established_over_nnactive_query']:.1f}x; "
+            f"identical picks: {process['identical_picks']} ({100 * process['picks_in_both']:.0f}% shared)"
+        )
+    if "rss_mb" in report:
+        print("peak RSS MB (default allocator):")
+        for key, value in report["rss_mb"].items():
+            print(f"  {key:40} {value:7.0f}")
+    if "spilled" in report:
+        print(f"spilled stacks, memory bound {report['spilled']['bound_mb']} MB, peak RSS MB:")
+        for key, value in report["spilled"]["peak_rss_mb"].items():
+            print(f"  {key:52} {value:7.0f}")
 
 
 if __name__ == "__main__":

@@ -67,11 +67,13 @@ def probability_shape(path: Path) -> tuple[int, ...]:
 
 
 def read_probabilities(path: Path) -> np.ndarray:
-    """The stored members x classes x Z x Y x X array of one case."""
+    """The stored members x classes x Z x Y x X array of one case. A ``.npy`` file is memory-mapped
+    (copy-on-write, so the file never changes): the engine reads it slab by slab from the page cache
+    instead of copying it into RAM first."""
     path = Path(path)
     try:
         if path.suffix == ".npy":
-            return np.load(path)
+            return np.load(path, mmap_mode="c")
         with np.load(path) as archive:
             return archive[_npz_member(path, list(archive.files))]
     except (OSError, ValueError, zipfile.BadZipFile) as error:
@@ -120,9 +122,15 @@ def label_values(labels: str | None, dataset_json: Path | None, classes: int) ->
 
 
 def checked_device(device: str | None) -> str:
-    """``--device``, checked to exist on this machine (default: cuda if available, else cpu)."""
+    """``--device``, checked to exist on this machine (default: cuda if a GPU is available, else cpu).
+    The CPU needs no check, so a CPU-only query never imports torch."""
     from nnactive_core.nnunet.environment import resolve_device
+    from nnactive_core.query.engine import default_device
 
+    if device is None:
+        return default_device()
+    if device == "cpu":
+        return device
     try:
         return str(resolve_device(device))
     except ValueError as error:
@@ -255,7 +263,7 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
 @click.option(
     "--file-ending", default=".nii.gz", show_default=True, help="Appended to case ids in patch files."
 )
-@click.option("--device", help="Torch device for the strategy [cuda if available, else cpu].")
+@click.option("--device", help="Device the strategy scores on [cuda if a GPU is available, else cpu].")
 @click.option(
     "--out",
     required=True,

@@ -90,7 +90,7 @@ def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spaci
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read label values (and background) from this dataset.json instead.",
 )
-@click.option("--device", help="Torch device for the strategy [cuda if available, else cpu].")
+@click.option("--device", help="Device the strategy scores on [cuda if a GPU is available, else cpu].")
 def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_json, device) -> None:
     """Write a strategy's voxel score map (or patch-score map) for one case."""
     from nnactive_core.query.engine import StrategyError, aggregate_case, score_case
@@ -127,6 +127,8 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
         if patch_size:
             scores = aggregate_case(scores, ctx)
             spacing = ctx.stride
+        elif not isinstance(scores, np.ndarray):  # scored on an accelerator
+            scores = scores.cpu().numpy()
         written: list[Path] = []
         write_output(out, lambda: written.extend(write_score_map(out, scores, pools, spacing)))
     except (ValueError, StrategyError) as error:

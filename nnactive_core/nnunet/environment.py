@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from nnactive_core.threads import usable_cores
+
 if TYPE_CHECKING:
     import torch
 
@@ -30,10 +32,8 @@ _MAX_DEFAULT_PROCESSES = 8
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (respects taskset / cgroup affinity where the OS reports it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    """CPUs this process may run on: its affinity mask, bounded by a cgroup CPU quota."""
+    return usable_cores()
 
 
 def default_processes(n_jobs: int | None = None) -> int:

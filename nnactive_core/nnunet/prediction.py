@@ -2,9 +2,15 @@
 
 nnU-Net's predictor averages the *logits* of all folds; uncertainty needs each member's probabilities.
 So every case is preprocessed once, then each fold's weights are loaded into the one network and run
-through nnU-Net's sliding window and its export to the raw (resampled) image grid. The caller gets the
-stack ``members x classes x Z x Y x X`` for one case from a generator; when it asks for the next case the
-stack is dropped. Stacks above the memory bound live in a temporary ``np.memmap`` instead of RAM.
+through nnU-Net's sliding window, and its logits go back to the raw (resampled) image grid with
+nnU-Net's own resampling, softmax and crop reversal (the probability half of nnU-Net's export; the
+segmentation half, an argmax nobody reads, is skipped). The caller gets the stack ``members x classes x
+Z x Y x X`` for one case from a generator; when it asks for the next case the stack is dropped.
+
+A stack above the memory bound is spilled: each member is written to a temporary ``.npy`` file with
+plain file writes as soon as it is predicted (so the file's pages are page cache, not this process's
+memory), and the caller gets a copy-on-write memory map of it, which the query engine scores slab by
+slab. The spill folder is removed when the caller moves on, stops, or when prediction raises.
 """
 
 from __future__ import annotations
@@ -19,20 +25,22 @@ from pathlib import Path
 import attrs
 import numpy as np
 import torch
-from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
 from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 from nnactive_core.nnunet.environment import available_memory_bytes, resolve_device
 from nnactive_core.nnunet.features import FeatureMap, TileFeatureAccumulator, hooked_stage, to_raw_grid
 from nnactive_core.nnunet.fold_models import CHECKPOINT, FoldModels, load_fold_models
+from nnactive_core.threads import torch_threads
 
 DEFAULT_MEMORY_FRACTION = 0.25
+TORCH_DTYPES = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32}
 
 
 @attrs.frozen(kw_only=True)
 class CasePrediction:
     """One pool case: ``probabilities`` is members x classes x Z x Y x X in numpy (z, y, x) order on the
-    case's raw grid (a read-only ``np.memmap`` when ``spilled``); valid until the next case is requested."""
+    case's raw grid (a copy-on-write ``np.memmap`` of the spill file when ``spilled``: writes never reach
+    the file); valid until the next case is requested."""
 
     case: str
     probabilities: np.ndarray
@@ -148,17 +156,21 @@ class EnsemblePredictor:
         return self.models.label_values
 
     def predict_cases(self, cases: Iterable[tuple[str, Sequence[Path]]]) -> Iterator[CasePrediction]:
-        """Yield one :class:`CasePrediction` per ``(case_id, image_files)``, in order."""
+        """Yield one :class:`CasePrediction` per ``(case_id, image_files)``, in order. Torch runs on
+        the thread budget (:func:`nnactive_core.threads.thread_budget`) while a case is predicted."""
         for case, image_files in cases:
-            spill = None
+            spill: list[Path] = []
             try:
-                prediction, spill = self._predict_case(case, [str(p) for p in image_files])
+                with torch_threads():
+                    prediction = self._predict_case(case, [str(p) for p in image_files], spill)
                 yield prediction
             finally:
-                if spill is not None:
-                    shutil.rmtree(spill, ignore_errors=True)
+                for folder in spill:
+                    shutil.rmtree(folder, ignore_errors=True)
 
-    def _predict_case(self, case: str, image_files: list[str]) -> tuple[CasePrediction, Path | None]:
+    def _predict_case(self, case: str, image_files: list[str], spill: list[Path]) -> CasePrediction:
+        """Predict one case; a spill folder it creates is appended to ``spill`` at once, so the caller
+        removes it whatever happens next."""
         m = self.models
         data, _, properties = self.preprocessor.run_case(
             image_files, None, m.plans_manager, m.configuration_manager, m.dataset_json
@@ -168,42 +180,102 @@ class EnsemblePredictor:
             int(properties["shape_before_cropping"][i]) for i in m.plans_manager.transpose_backward
         )
         shape = (self.members, m.label_manager.num_segmentation_heads, *raw_shape)
-        stack, spill = self._allocate(case, shape)
+        stack = self._stack(case, shape, spill)
         maps = []
-        threads = torch.get_num_threads()
-        for member, parameters in enumerate(m.parameters):
-            m.network.load_state_dict(parameters)
-            logits = self.predictor.predict_sliding_window_return_logits(data).cpu()
-            _, probabilities = convert_predicted_logits_to_segmentation_with_correct_shape(
-                logits, m.plans_manager, m.configuration_manager, m.label_manager, properties, True, threads
-            )
-            stack[member] = probabilities
-            if self.capture_features:
-                values, factor = to_raw_grid(
-                    self.predictor.accumulator.mean(),
-                    self.predictor.factor,
-                    data.shape[1:],
-                    properties,
-                    m.plans_manager.transpose_backward,
-                )
-                maps.append(values)
-        if spill is not None:
-            stack.flush()
-            del stack
-            stack = np.load(spill / "probabilities.npy", mmap_mode="r")
+        try:
+            for member, parameters in enumerate(m.parameters):
+                m.network.load_state_dict(parameters)
+                logits = self.predictor.predict_sliding_window_return_logits(data).cpu()
+                stack.write(member, self._probabilities(logits, properties))
+                del logits
+                if self.capture_features:
+                    values, factor = to_raw_grid(
+                        self.predictor.accumulator.mean(),
+                        self.predictor.factor,
+                        data.shape[1:],
+                        properties,
+                        m.plans_manager.transpose_backward,
+                    )
+                    maps.append(values)
+        finally:
+            stack.close()
         features = None
         if maps:
             features = FeatureMap(values=np.concatenate(maps), factor=factor, members=self.members)
         return CasePrediction(
-            case=case, probabilities=stack, features=features, spilled=spill is not None
-        ), spill
+            case=case, probabilities=stack.finish(), features=features, spilled=stack.path is not None
+        )
 
-    def _allocate(self, case: str, shape: tuple[int, ...]) -> tuple[np.ndarray, Path | None]:
+    def _probabilities(self, logits: torch.Tensor, properties: dict) -> np.ndarray:
+        """One member's probabilities (classes x raw grid in numpy order, in the stack's dtype): the
+        probability half of nnU-Net's ``convert_predicted_logits_to_segmentation_with_correct_shape``,
+        the same calls in the same order, so the values are those nnU-Net exports. The cast to float16
+        happens in torch (rounding to nearest even, as numpy's, and many times faster)."""
+        m = self.models
+        forward = m.plans_manager.transpose_forward
+        cropped_shape = properties["shape_after_cropping_and_before_resampling"]
+        spacing = [properties["spacing"][i] for i in forward]
+        current_spacing = (
+            m.configuration_manager.spacing
+            if len(m.configuration_manager.spacing) == len(cropped_shape)
+            else [spacing[0], *m.configuration_manager.spacing]
+        )
+        logits = m.configuration_manager.resampling_fn_probabilities(
+            logits, cropped_shape, current_spacing, spacing
+        )
+        probabilities = m.label_manager.apply_inference_nonlin(logits)
+        del logits
+        probabilities = m.label_manager.revert_cropping_on_probabilities(
+            probabilities, properties["bbox_used_for_cropping"], properties["shape_before_cropping"]
+        )
+        if not isinstance(probabilities, torch.Tensor):
+            probabilities = torch.from_numpy(probabilities)
+        probabilities = probabilities.cpu().to(TORCH_DTYPES[self.dtype]).numpy()
+        return probabilities.transpose([0] + [i + 1 for i in m.plans_manager.transpose_backward])
+
+    def _stack(self, case: str, shape: tuple[int, ...], spill: list[Path]) -> _Stack:
         size = int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
         limit = self.memory_limit_bytes
         if limit is None:
             limit = int(DEFAULT_MEMORY_FRACTION * available_memory_bytes())
         if size <= limit:
-            return np.empty(shape, dtype=self.dtype), None
+            return _Stack(shape, self.dtype)
         folder = Path(tempfile.mkdtemp(prefix=f"nnactive_probs_{case}_", dir=self.spill_dir))
-        return np.lib.format.open_memmap(folder / "probabilities.npy", "w+", self.dtype, shape), folder
+        spill.append(folder)
+        return _Stack(shape, self.dtype, folder / "probabilities.npy")
+
+
+class _Stack:
+    """The members x classes x Z x Y x X stack of one case, filled member by member in order: an array
+    in RAM, or (``path`` given) a ``.npy`` file written with plain writes, a member's C order being
+    the file's order."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, path: Path | None = None):
+        self.path = path
+        self.array = np.empty(shape, dtype=dtype) if path is None else None
+        self._dtype = np.dtype(dtype)
+        self._handle = None
+        if path is not None:
+            self._handle = open(path, "wb")
+            header = {
+                "descr": np.lib.format.dtype_to_descr(self._dtype),
+                "fortran_order": False,
+                "shape": shape,
+            }
+            np.lib.format.write_array_header_2_0(self._handle, header)
+
+    def write(self, member: int, probabilities: np.ndarray) -> None:
+        if self.array is not None:
+            self.array[member] = probabilities
+        else:
+            np.ascontiguousarray(probabilities, dtype=self._dtype).tofile(self._handle)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def finish(self) -> np.ndarray:
+        if self.array is not None:
+            return self.array
+        self.close()
+        return np.load(self.path, mmap_mode="c")

@@ -27,6 +27,7 @@ from nnactive_core.nnunet.plans import CONFIGURATION, PLANS, load_plans
 from nnactive_core.nnunet.preprocessing import preprocessed_cases
 from nnactive_core.nnunet.profiles import TrainingProfile
 from nnactive_core.nnunet.trainer import EpochCallback, nnActiveTrainer
+from nnactive_core.threads import torch_threads
 
 
 @attrs.frozen(kw_only=True)
@@ -126,7 +127,7 @@ def train_fold(
     )
     workers = str(augmentation_workers(device))
     # no stdout redirection here: the caller's progress display writes to stdout from on_epoch
-    with nnunet_paths(folders), environment_variable("nnUNet_n_proc_DA", workers):
+    with nnunet_paths(folders), environment_variable("nnUNet_n_proc_DA", workers), torch_threads():
         with warnings.catch_warnings():
             # cases whose patches were all sampled from ignore regions are expected in active learning
             warnings.filterwarnings("ignore", message=".*No annotated pixels in image.*")

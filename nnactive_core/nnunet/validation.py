@@ -25,6 +25,7 @@ from nnunetv2.utilities.json_export import recursive_fix_for_json_export
 from nnactive_core.io import atomic_write_with
 from nnactive_core.nnunet.environment import resolve_device
 from nnactive_core.nnunet.fold_models import CHECKPOINT, load_fold_models
+from nnactive_core.threads import torch_threads
 
 
 def validate_ensemble(
@@ -72,35 +73,36 @@ def validate_ensemble(
     prediction_folder.mkdir(parents=True, exist_ok=True)
 
     per_case = []
-    for case, image_files, label_file in cases:
-        data, _, properties = preprocessor.run_case(
-            [str(p) for p in image_files],
-            None,
-            models.plans_manager,
-            models.configuration_manager,
-            models.dataset_json,
-        )
-        logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
-        segmentation = convert_predicted_logits_to_segmentation_with_correct_shape(
-            logits,
-            models.plans_manager,
-            models.configuration_manager,
-            models.label_manager,
-            properties,
-            False,
-            torch.get_num_threads(),
-        )
-        target = prediction_folder / f"{case}{ending}"
-        atomic_write_with(
-            target,
-            lambda tmp, seg=segmentation, p=properties: reader_writer.write_seg(seg, str(tmp), p),
-            suffix=ending,
-        )
-        per_case.append(
-            compute_metrics(
-                str(label_file), str(target), reader_writer, labels, models.label_manager.ignore_label
+    with torch_threads():
+        for case, image_files, label_file in cases:
+            data, _, properties = preprocessor.run_case(
+                [str(p) for p in image_files],
+                None,
+                models.plans_manager,
+                models.configuration_manager,
+                models.dataset_json,
             )
-        )
+            logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
+            segmentation = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits,
+                models.plans_manager,
+                models.configuration_manager,
+                models.label_manager,
+                properties,
+                False,
+                torch.get_num_threads(),
+            )
+            target = prediction_folder / f"{case}{ending}"
+            atomic_write_with(
+                target,
+                lambda tmp, seg=segmentation, p=properties: reader_writer.write_seg(seg, str(tmp), p),
+                suffix=ending,
+            )
+            per_case.append(
+                compute_metrics(
+                    str(label_file), str(target), reader_writer, labels, models.label_manager.ignore_label
+                )
+            )
     if not per_case:
         raise ValueError("no validation cases given")
     summary = summarize(per_case, labels)

@@ -44,16 +44,33 @@ def grid_starts(flat_indices: np.ndarray, grid: Sequence[int], stride: Sequence[
     return np.stack(coords, axis=-1).astype(np.int64) * np.asarray(stride, dtype=np.int64)
 
 
+class BoxWorkspace:
+    """float64 scratch for :func:`box_sums`, kept between calls. Box sums need a few volume-sized
+    float64 arrays per channel; allocated fresh every time they cost page faults, and, once the
+    allocator serves them from its heap, they fragment it so a long pool creeps up in memory. One
+    workspace per query allocates them once, at the size of the largest case."""
+
+    def __init__(self):
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, shape: Sequence[int]) -> np.ndarray:
+        """A float64 array of ``shape`` (uninitialised) on the buffer ``name``, grown when too small."""
+        size = int(np.prod(shape, dtype=np.int64))
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype=np.float64)
+        return buffer[:size].reshape(tuple(shape))
+
+
 def _along(axis: int, index) -> tuple:
     return (slice(None),) * axis + (index,)
 
 
-def _prefix_sums(values: np.ndarray, axis: int) -> np.ndarray:
-    """Cumulative sums along ``axis`` in float64."""
+def _prefix_sums(values: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
+    """Cumulative sums along ``axis`` in float64, into ``out``."""
     if axis == values.ndim - 1:
-        return np.cumsum(values, axis=axis, dtype=np.float64)
+        return np.cumsum(values, axis=axis, dtype=np.float64, out=out)
     # numpy's cumsum along a leading axis is about 20x slower than adding whole slabs one by one
-    out = np.empty(values.shape, dtype=np.float64)
     source, target = np.moveaxis(values, axis, 0), np.moveaxis(out, axis, 0)
     target[0] = source[0]
     for index in range(1, len(source)):
@@ -61,36 +78,58 @@ def _prefix_sums(values: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _window_sums(values: np.ndarray, axis: int, kernel: int, stride: int, count: int) -> np.ndarray:
-    """Sums of ``kernel`` consecutive entries along ``axis`` starting at 0, stride, ..., in float64."""
-    cumulative = _prefix_sums(values, axis)
+def _window_sums(
+    values: np.ndarray, axis: int, kernel: int, stride: int, count: int, out: np.ndarray, scratch: np.ndarray
+) -> np.ndarray:
+    """Sums of ``kernel`` consecutive entries along ``axis`` starting at 0, stride, ..., in float64,
+    into ``out`` (``count`` entries along ``axis``); ``scratch`` (``values``' shape) holds the prefix
+    sums."""
+    cumulative = _prefix_sums(values, axis, scratch)
     last = stride * (count - 1)
-    result = cumulative[_along(axis, slice(kernel - 1, kernel + last, stride))].copy()
+    out[_along(axis, 0)] = cumulative[_along(axis, kernel - 1)]
     if count > 1:
-        result[_along(axis, slice(1, None))] -= cumulative[_along(axis, slice(stride - 1, last, stride))]
-    return result
+        np.subtract(
+            cumulative[_along(axis, slice(kernel - 1 + stride, kernel + last, stride))],
+            cumulative[_along(axis, slice(stride - 1, last, stride))],
+            out=out[_along(axis, slice(1, None))],
+        )
+    return out
 
 
-def box_sums(volume: np.ndarray, patch_size: Sequence[int], stride: Sequence[int] = (1, 1, 1)) -> np.ndarray:
-    """Sum of ``volume`` (Z x Y x X) over the box at every grid start, float64 of shape ``grid_shape``."""
+def box_sums(
+    volume: np.ndarray,
+    patch_size: Sequence[int],
+    stride: Sequence[int] = (1, 1, 1),
+    workspace: BoxWorkspace | None = None,
+) -> np.ndarray:
+    """Sum of ``volume`` (Z x Y x X) over the box at every grid start, float64 of shape ``grid_shape``
+    (a view into ``workspace`` when one is given: valid until its next use)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a Z x Y x X volume, got shape {volume.shape}")
+    workspace = BoxWorkspace() if workspace is None else workspace
     kernel = kernel_size(volume.shape, patch_size)
     grid = grid_shape(volume.shape, patch_size, stride)
     depth, height, width = volume.shape
-    first = np.empty((grid[0], height, width), dtype=np.float64)
+    first = workspace.take("first", (grid[0], height, width))
     rows = max(1, _BLOCK_ELEMENTS // max(1, depth * width))
     for y0 in range(0, height, rows):
         block = volume[:, y0 : y0 + rows]
-        first[:, y0 : y0 + rows] = _window_sums(block, 0, kernel[0], int(stride[0]), grid[0])
-    second = _window_sums(first, 1, kernel[1], int(stride[1]), grid[1])
-    del first
-    return _window_sums(second, 2, kernel[2], int(stride[2]), grid[2])
+        scratch = workspace.take("prefix", block.shape)
+        _window_sums(block, 0, kernel[0], int(stride[0]), grid[0], first[:, y0 : y0 + rows], scratch)
+    second = workspace.take("second", (grid[0], grid[1], width))
+    _window_sums(first, 1, kernel[1], int(stride[1]), grid[1], second, workspace.take("prefix", first.shape))
+    third = workspace.take("third", grid)
+    return _window_sums(
+        second, 2, kernel[2], int(stride[2]), grid[2], third, workspace.take("prefix", second.shape)
+    )
 
 
 def box_means(
-    volumes: np.ndarray, patch_size: Sequence[int], stride: Sequence[int] = (1, 1, 1)
+    volumes: np.ndarray,
+    patch_size: Sequence[int],
+    stride: Sequence[int] = (1, 1, 1),
+    workspace: BoxWorkspace | None = None,
 ) -> np.ndarray:
     """Mean over the patch box at every grid start, per channel: (C x) Z x Y x X -> (C x) grid,
     float32. Accepts numpy arrays and torch tensors (moved to the CPU)."""
@@ -98,12 +137,15 @@ def box_means(
         volumes = volumes.detach().cpu().numpy()
     volumes = np.asarray(volumes)
     if volumes.ndim == 3:
-        return box_means(volumes[None], patch_size, stride)[0]
+        return box_means(volumes[None], patch_size, stride, workspace)[0]
     if volumes.ndim != 4:
         raise ValueError(f"expected channels x Z x Y x X, got shape {volumes.shape}")
     shape = volumes.shape[1:]
+    workspace = BoxWorkspace() if workspace is None else workspace
     volume = float(np.prod(kernel_size(shape, patch_size)))
     out = np.empty((volumes.shape[0], *grid_shape(shape, patch_size, stride)), dtype=np.float32)
     for channel, values in enumerate(volumes):
-        out[channel] = box_sums(values, patch_size, stride) / volume
+        np.divide(
+            box_sums(values, patch_size, stride, workspace), volume, out=out[channel], casting="same_kind"
+        )
     return out

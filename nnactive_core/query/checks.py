@@ -40,32 +40,47 @@ def check_pools(pools: Sequence[int], strategy, owner: str = "") -> tuple[int, .
 
 def check_voxel_scores(
     scores, pools: Sequence[int], shape: Sequence[int], strategy, owner: str = "", case: str = ""
-) -> np.ndarray:
-    """Voxel scores as float32 numpy (pools x Z x Y x X): one channel per pool, the case's shape, a
-    floating dtype, every value finite."""
+):
+    """Voxel scores as float32 (pools x Z x Y x X): one channel per pool, the case's shape, a floating
+    dtype, every value finite. Numpy arrays and CPU tensors come back as numpy; a tensor on an
+    accelerator is checked there and stays there."""
     where = f" on {case}" if case else ""
-    if hasattr(scores, "detach"):
-        if scores.is_floating_point():
-            scores = scores.detach().float().cpu().numpy()
-        else:
-            raise _fail(strategy, owner, f"voxel_scores returned dtype {scores.dtype}{where}; expected float")
-    scores = np.asarray(scores)
     expected = (len(pools), *(int(s) for s in shape))
-    if scores.shape != expected:
-        raise _fail(
-            strategy,
-            owner,
-            f"voxel_scores returned shape {scores.shape}{where}; expected {expected} "
-            f"(one channel per pool {tuple(pools)} x the case shape)",
-        )
+    if hasattr(scores, "detach"):
+        if not scores.is_floating_point():
+            raise _fail(strategy, owner, f"voxel_scores returned dtype {scores.dtype}{where}; expected float")
+        if scores.device.type != "cpu":
+            _check_shape(tuple(scores.shape), expected, pools, strategy, owner, where)
+            scores = scores.detach().float()
+            if not bool(scores.isfinite().all()):
+                kind = "NaN" if bool(scores.isnan().any()) else "infinite values"
+                bad = int((~scores.isfinite()).sum())
+                raise _fail(strategy, owner, f"voxel_scores returned {kind}{where} ({bad} voxels)")
+            return scores
+        scores = scores.detach().float().numpy()
+    scores = np.asarray(scores)
+    _check_shape(scores.shape, expected, pools, strategy, owner, where)
     if not np.issubdtype(scores.dtype, np.floating):
         raise _fail(strategy, owner, f"voxel_scores returned dtype {scores.dtype}{where}; expected float")
     scores = scores.astype(np.float32, copy=False)
-    bad = ~np.isfinite(scores)
-    if bad.any():
+    if not np.isfinite(scores).all():
         kind = "NaN" if np.isnan(scores).any() else "infinite values"
-        raise _fail(strategy, owner, f"voxel_scores returned {kind}{where} ({int(bad.sum())} voxels)")
+        raise _fail(
+            strategy,
+            owner,
+            f"voxel_scores returned {kind}{where} ({int((~np.isfinite(scores)).sum())} voxels)",
+        )
     return scores
+
+
+def _check_shape(shape, expected, pools, strategy, owner: str, where: str) -> None:
+    if tuple(shape) != expected:
+        raise _fail(
+            strategy,
+            owner,
+            f"voxel_scores returned shape {tuple(shape)}{where}; expected {expected} "
+            f"(one channel per pool {tuple(pools)} x the case shape)",
+        )
 
 
 def check_patch_scores(

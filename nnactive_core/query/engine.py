@@ -7,6 +7,14 @@ candidates of all cases form a :class:`CandidateTable`, from which the strategy 
 Everything the strategy returns is checked (:mod:`nnactive_core.query.checks`); a violation stops
 the query before anything is written.
 
+Where the maths runs: on the CPU a strategy that sets ``accepts_numpy`` scores the stack as numpy (a
+memory map stays one; see :mod:`nnactive_core.strategies.slabs`) and torch is never imported; the
+box filter and the selection are numpy. Otherwise the stack goes to ``ctx.device`` as a torch tensor
+(:mod:`nnactive_core.query.device`: one host-to-device copy per case), and on an accelerator the
+scores are checked and aggregated there, only the patch-score grid coming back. The box filter's
+float64 scratch is one :class:`~nnactive_core.patches.aggregate.BoxWorkspace` per query, so cases do
+not allocate (and fragment) big temporaries one after the other.
+
 Random streams (all from ``ctx.rng``): ``("perturb", file)`` and ``("pool_order", file)`` per case,
 ``("compose",)`` for the composition, so a case's draws do not depend on the order of the pool.
 """
@@ -16,13 +24,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from nnactive_core.datasets.api import NOT_FREE
-from nnactive_core.patches.aggregate import box_means, box_sums, grid_shape, kernel_size
+from nnactive_core.patches.aggregate import BoxWorkspace, box_means, box_sums, grid_shape, kernel_size
 from nnactive_core.patches.boxes import BlockedStarts, overlap_limit
 from nnactive_core.patches.patch import Patch
 from nnactive_core.patches.select import select_greedy
@@ -90,44 +99,68 @@ def calling(strategy, owner: str, method: str, case: str = "") -> Iterator[None]
         ) from error
 
 
-def _as_tensor(probabilities, device: str):
+def default_device() -> str:
+    """``cuda`` where torch can use a GPU, else ``cpu``. Torch is imported only when the machine shows
+    a GPU device node, so a CPU-only query never pays for importing it."""
+    if not any(Path("/dev").glob("nvidia[0-9]*")) and not Path("/dev/kfd").exists():
+        return "cpu"
     import torch
 
-    if isinstance(probabilities, torch.Tensor):
-        return probabilities.to(device)
-    array = np.asarray(probabilities)
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def scores_in_numpy(strategy: ScoreStrategy, ctx: QueryContext) -> bool:
+    """Whether the strategy scores numpy arrays here: on the CPU, when it accepts them. Otherwise the
+    stack goes to ``ctx.device`` as a torch tensor."""
+    device = str(ctx.device)
+    return bool(getattr(strategy, "accepts_numpy", False)) and (device == "cpu" or device.startswith("cpu:"))
 
 
 def score_case(
     strategy: ScoreStrategy, probabilities, ctx: QueryContext, *, owner: str = "", case: str = ""
-) -> np.ndarray:
-    """Voxel scores (pools x Z x Y x X, float32 numpy, checked) of one case's probabilities, which go
-    to ``ctx.device`` in their own dtype; the strategy runs under ``torch.no_grad()``."""
-    import torch
-
+) -> np.ndarray | torch.Tensor:
+    """Voxel scores (pools x Z x Y x X float32, checked) of one case's probabilities, in their own
+    dtype: a numpy array where :func:`scores_in_numpy`, else a tensor on ``ctx.device`` (the strategy
+    runs under ``torch.no_grad()``; scores on an accelerator stay there for :func:`aggregate_case`)."""
     pools = check_pools(strategy.pools(ctx), strategy, owner)
-    tensor = _as_tensor(probabilities, ctx.device)
-    if tensor.ndim != 5:
+    shape = tuple(int(s) for s in probabilities.shape)
+    if len(shape) != 5:
         raise ValueError(
-            f"probabilities of {case or 'the case'} have shape {tuple(tensor.shape)}; "
+            f"probabilities of {case or 'the case'} have shape {shape}; "
             "expected members x classes x Z x Y x X"
         )
-    shape = tuple(tensor.shape[2:])
-    with calling(strategy, owner, "voxel_scores", case), torch.no_grad():
-        scores = strategy.voxel_scores(tensor, ctx)
-    del tensor
-    return check_voxel_scores(scores, pools, shape, strategy, owner, case)
+    if scores_in_numpy(strategy, ctx):
+        if not isinstance(probabilities, np.ndarray):
+            probabilities = probabilities.detach().cpu().numpy()
+        with calling(strategy, owner, "voxel_scores", case):
+            scores = strategy.voxel_scores(probabilities, ctx)
+    else:
+        import torch
+
+        from nnactive_core.query.device import to_device
+
+        tensor = to_device(probabilities, ctx.device)
+        with calling(strategy, owner, "voxel_scores", case), torch.no_grad():
+            scores = strategy.voxel_scores(tensor, ctx)
+        del tensor
+    return check_voxel_scores(scores, pools, shape[2:], strategy, owner, case)
 
 
-def aggregate_case(scores: np.ndarray, ctx: QueryContext) -> np.ndarray:
-    """Patch-score map (pools x grid, float32): the mean voxel score of every grid box."""
-    return box_means(scores, ctx.patch_size, ctx.stride)
+def aggregate_case(
+    scores: np.ndarray | torch.Tensor, ctx: QueryContext, workspace: BoxWorkspace | None = None
+) -> np.ndarray:
+    """Patch-score map (pools x grid, float32 numpy): the mean voxel score of every grid box, computed
+    where the scores are (on the CPU in ``workspace``, which one query reuses for all its cases)."""
+    if isinstance(scores, np.ndarray):
+        return box_means(scores, ctx.patch_size, ctx.stride, workspace)
+    from nnactive_core.query import device
+
+    return device.box_means(scores, ctx.patch_size, ctx.stride)
 
 
-def _allowed_starts(case: CaseInput, ctx: QueryContext) -> np.ndarray | None:
+def _allowed_starts(
+    case: CaseInput, ctx: QueryContext, workspace: BoxWorkspace | None = None
+) -> np.ndarray | None:
     """Grid starts whose box is at most ``free_overlap`` cost-free; None when all are allowed."""
     if case.load_free_mask is None or ctx.free_overlap >= 1.0:
         return None
@@ -137,7 +170,7 @@ def _allowed_starts(case: CaseInput, ctx: QueryContext) -> np.ndarray | None:
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != case.shape:
         raise ValueError(f"free mask of {case.file} has shape {mask.shape}; the case has {case.shape}")
-    counts = box_sums(mask, ctx.patch_size, ctx.stride)
+    counts = box_sums(mask, ctx.patch_size, ctx.stride, workspace)
     return counts <= overlap_limit(kernel_size(case.shape, ctx.patch_size), ctx.free_overlap)
 
 
@@ -177,9 +210,10 @@ def query_case(
     quotas: dict[int, int],
     annotated: Iterable[Patch],
     owner: str = "",
+    workspace: BoxWorkspace | None = None,
 ) -> _CaseCandidates:
     """The non-overlapping candidates of one case, every pool with its quota, pools in the
-    strategy's order (earlier pools win)."""
+    strategy's order (earlier pools win). ``workspace`` holds the aggregation's scratch."""
     if strategy.requires_features and case.load_features is None:
         raise ValueError(f"{who(strategy, owner)} requires features, but none were captured for {case.file}")
     probabilities = case.load_probabilities()
@@ -190,7 +224,7 @@ def query_case(
         )
     scores = score_case(strategy, probabilities, ctx, owner=owner, case=case.file)
     del probabilities
-    patch_scores = aggregate_case(scores, ctx)
+    patch_scores = aggregate_case(scores, ctx, workspace)
     del scores
     with calling(strategy, owner, "perturb", case.file):
         ranked = strategy.perturb(patch_scores, ctx, ctx.rng("perturb", case.file))
@@ -200,7 +234,7 @@ def query_case(
         order = strategy.pool_order(pools, ctx.rng("pool_order", case.file))
     order = check_pool_order(order, pools, strategy, owner)
     kernel = kernel_size(case.shape, ctx.patch_size)
-    allowed = _allowed_starts(case, ctx)
+    allowed = _allowed_starts(case, ctx, workspace)
     blocked = BlockedStarts(
         grid_shape(case.shape, ctx.patch_size, ctx.stride),
         ctx.stride,
@@ -280,6 +314,7 @@ def run_score_query(
         annotated.setdefault(patch.file, []).append(patch)
     files: list[str] = []
     found: list[_CaseCandidates] = []
+    workspace = BoxWorkspace()
     for case in cases:
         if case.file in files:
             raise ValueError(f"case {case.file} appears twice in the query pool")
@@ -293,6 +328,7 @@ def run_score_query(
                 quotas=quotas,
                 annotated=annotated.get(case.file, ()),
                 owner=owner,
+                workspace=workspace,
             )
         )
     table = _table(files, found)

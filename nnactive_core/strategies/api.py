@@ -95,6 +95,11 @@ class ScoreStrategy:
     name: str = ""
     description: str = ""
     requires_features: bool = False
+    accepts_numpy: ClassVar[bool] = False
+    """True: :meth:`voxel_scores` also takes (and returns) numpy arrays. On the CPU the engine then
+    hands it the stack as numpy, without importing torch, and the stack may be a read-only memory map
+    (spilled to disk); walk it with :func:`nnactive_core.strategies.slabs.map_slabs`. On other
+    devices it always gets a torch tensor."""
 
     def pools(self, ctx: QueryContext) -> tuple[int, ...]:
         """One id per score channel. Label values for class pools, :data:`GLOBAL_POOL` for the
@@ -102,8 +107,10 @@ class ScoreStrategy:
         return (GLOBAL_POOL,)
 
     def voxel_scores(self, probs: torch.Tensor, ctx: QueryContext) -> torch.Tensor:
-        """``probs``: members x classes x Z x Y x X (float16 or float32, on ``ctx.device``).
-        Returns pools x Z x Y x X float32 scores, higher = more informative, no NaN."""
+        """``probs``: members x classes x Z x Y x X (float16 or float32): a torch tensor on
+        ``ctx.device``, or a numpy array on the CPU where the strategy sets :attr:`accepts_numpy`.
+        Returns pools x Z x Y x X float32 scores of the same kind, higher = more informative, no NaN.
+        It must not write into ``probs``."""
         raise NotImplementedError
 
     def perturb(self, patch_scores: np.ndarray, ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:

@@ -107,6 +107,24 @@ class StrategyContract:
             assert scores.dtype == torch.float32
             assert torch.isfinite(scores).all()
 
+    def test_numpy_scores_agree_with_torch_and_leave_the_stack_alone(self, strategy):
+        if not getattr(strategy, "accepts_numpy", False):
+            pytest.skip("takes torch tensors only")
+        import torch
+
+        dataset = SyntheticDataset.generate(cases=1, shape=CASE_SHAPE, classes=CLASSES)
+        ctx = make_query_context(dataset)
+        for dtype in ("float32", "float16"):
+            probabilities = make_probabilities(classes=CLASSES, shape=CASE_SHAPE, dtype=dtype)
+            original = probabilities.copy()
+            scores = strategy.voxel_scores(probabilities, ctx)
+            assert isinstance(scores, np.ndarray) and scores.dtype == np.float32
+            assert scores.shape == (len(strategy.pools(ctx)), *CASE_SHAPE)
+            np.testing.assert_array_equal(probabilities, original)
+            with torch.no_grad():
+                expected = strategy.voxel_scores(torch.from_numpy(probabilities), ctx).numpy()
+            np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
     def test_query_returns_valid_patches(self, strategy):
         result = _run(strategy)
         assert len(result.patches) == QUERY_SIZE

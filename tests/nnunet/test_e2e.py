@@ -33,6 +33,8 @@ class Cycle:
     predictions: list
     spilled: object
     spill_folder: Path
+    models: Path
+    images: dict
     summary: dict
     summary_file: Path
     prediction_folder: Path
@@ -140,6 +142,8 @@ def cycle(tmp_path_factory) -> Cycle:
         predictions=predictions,
         spilled=spilled,
         spill_folder=spill_folder,
+        models=models,
+        images=images,
         summary=summary,
         summary_file=summary_file,
         prediction_folder=prediction_folder,
@@ -198,6 +202,72 @@ def test_probabilities_spill_to_disk_and_are_removed(cycle):
     assert spilled.spilled and spilled.probabilities.dtype == np.float32
     np.testing.assert_allclose(spilled.probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert not cycle.spill_folder.exists()
+
+
+def test_spilled_stack_equals_the_one_in_ram_and_maps_the_file(cycle, tmp_path):
+    from nnactive_core.nnunet.prediction import EnsemblePredictor
+
+    case = [(cycle.pool[1], cycle.images[cycle.pool[1]])]
+    in_ram = next(EnsemblePredictor(cycle.models, [0, 1], device="cpu", dtype="float32").predict_cases(case))
+    stream = EnsemblePredictor(
+        cycle.models, [0, 1], device="cpu", dtype="float32", memory_limit_bytes=0, spill_dir=tmp_path
+    ).predict_cases(case)
+    spilled = next(stream)
+    assert isinstance(spilled.probabilities, np.memmap) and spilled.probabilities.flags.writeable
+    np.testing.assert_array_equal(spilled.probabilities, in_ram.probabilities)
+    spilled.probabilities[0, 0, 0, 0, 0] = 7.0  # copy-on-write: the file keeps the prediction
+    assert np.load(next(tmp_path.iterdir()) / "probabilities.npy")[0, 0, 0, 0, 0] != 7.0
+    stream.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spill_folder_is_removed_when_prediction_raises(cycle, tmp_path):
+    from nnactive_core.nnunet.prediction import EnsemblePredictor
+
+    predictor = EnsemblePredictor(
+        cycle.models, [0, 1], device="cpu", dtype="float32", memory_limit_bytes=0, spill_dir=tmp_path
+    )
+    sliding_window = predictor.predictor.predict_sliding_window_return_logits
+    calls = []
+
+    def second_member_fails(data):
+        calls.append(sorted(p.name for p in tmp_path.iterdir()))
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return sliding_window(data)
+
+    predictor.predictor.predict_sliding_window_return_logits = second_member_fails
+    with pytest.raises(RuntimeError, match="out of memory"):
+        next(predictor.predict_cases([(cycle.pool[1], cycle.images[cycle.pool[1]])]))
+    assert len(calls) == 2 and calls[1], "the spill folder existed when the second member failed"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pool_probabilities_are_what_nnunet_exports(cycle):
+    """Every member's probabilities equal nnU-Net's own export of that fold's logits (the
+    segmentation half of the export is skipped, the probabilities must not change)."""
+    import torch
+    from nnunetv2.inference.export_prediction import (
+        convert_predicted_logits_to_segmentation_with_correct_shape,
+    )
+
+    from nnactive_core.nnunet.prediction import EnsemblePredictor
+
+    case, files = cycle.pool[0], cycle.images[cycle.pool[0]]
+    for dtype in ("float32", "float16"):
+        predictor = EnsemblePredictor(cycle.models, [0, 1], device="cpu", dtype=dtype)
+        (prediction,) = predictor.predict_cases([(case, files)])
+        m = predictor.models
+        data, _, properties = predictor.preprocessor.run_case(
+            [str(f) for f in files], None, m.plans_manager, m.configuration_manager, m.dataset_json
+        )
+        for member, parameters in enumerate(m.parameters):
+            m.network.load_state_dict(parameters)
+            logits = predictor.predictor.predict_sliding_window_return_logits(torch.from_numpy(data)).cpu()
+            _, expected = convert_predicted_logits_to_segmentation_with_correct_shape(
+                logits, m.plans_manager, m.configuration_manager, m.label_manager, properties, True
+            )
+            np.testing.assert_array_equal(prediction.probabilities[member], expected.astype(dtype))
 
 
 def test_features_cover_the_case_on_a_low_resolution_grid(cycle):

@@ -173,3 +173,50 @@ def test_float16_within_1e3_of_float32(values):
         half = function(probs.to(torch.float16))
         assert half.dtype == torch.float32
         torch.testing.assert_close(half, function(probs), atol=1e-3, rtol=0)
+
+
+# the numpy path (the engine's CPU path) against the torch path (the CUDA path)
+
+NUMPY_FUNCTIONS = (predictive_entropy, expected_entropy, mutual_information)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_numpy_stack_gives_numpy_scores_equal_to_torch(make_probabilities, dtype):
+    probs = make_probabilities(members=4, classes=3, shape=(9, 7, 8), seed=5, dtype=dtype)
+    probs[:, :, 0] = 0.0
+    probs[:, 0, 0] = 1.0  # certain voxels: 0 log 0
+    probs[0, 1, 1, 1, 1], probs[0, 2, 1, 1, 1] = -0.002, 1.004  # resampling overshoot, clipped
+    tensor = torch.from_numpy(probs)
+    for function in NUMPY_FUNCTIONS:
+        scores = function(probs)
+        assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and scores.shape == (9, 7, 8)
+        np.testing.assert_allclose(scores, function(tensor).numpy(), rtol=2e-6, atol=2e-7)
+    maps = class_weighted_entropy(probs, [2, 1])
+    assert isinstance(maps, np.ndarray) and maps.shape == (3, 9, 7, 8)
+    np.testing.assert_allclose(maps, class_weighted_entropy(tensor, [2, 1]).numpy(), rtol=2e-6, atol=2e-7)
+    np.testing.assert_array_equal(predictive_entropy(probs)[0], 0.0)
+
+
+def test_numpy_slabs_give_the_same_result_as_one_pass(make_probabilities):
+    probs = make_probabilities(members=3, classes=4, shape=(7, 5, 6), seed=3)
+    one_slice = 3 * 4 * 5 * 6 * 4
+    for function in NUMPY_FUNCTIONS:
+        # slabs of 2, 2, 2, 1 slices (the last one thinner) against one slab of all 7
+        np.testing.assert_array_equal(function(probs, slab_bytes=2 * one_slice), function(probs))
+    np.testing.assert_array_equal(
+        class_weighted_entropy(probs, [1, 3], slab_bytes=1), class_weighted_entropy(probs, [1, 3])
+    )
+
+
+def test_numpy_path_reads_a_read_only_memory_map_without_changing_it(make_probabilities, tmp_path):
+    probs = make_probabilities(members=2, classes=3, shape=(6, 5, 4), seed=2, dtype="float16")
+    np.save(tmp_path / "probs.npy", probs)
+    mapped = np.load(tmp_path / "probs.npy", mmap_mode="r")
+    for function in NUMPY_FUNCTIONS:
+        np.testing.assert_array_equal(function(mapped, slab_bytes=1), function(probs))
+    np.testing.assert_array_equal(np.load(tmp_path / "probs.npy"), probs)
+
+
+def test_numpy_path_rejects_integer_probabilities():
+    with pytest.raises(ValueError, match="floating point"):
+        predictive_entropy(np.ones((2, 2, 1, 1, 1), dtype=np.int64))

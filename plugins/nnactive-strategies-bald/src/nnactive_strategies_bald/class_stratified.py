@@ -41,6 +41,8 @@ class ClassStratifiedEntropy(ScoreStrategy):
     ``patches_per_case * ratio`` over the F class pools instead of the established F + 1 pools (which
     counts the global pool too and so keeps fewer class candidates per case than the share asks)."""
 
+    accepts_numpy = True
+
     name: str
     description: str
     ratio: float = attrs.field(converter=float, validator=_ratio)
@@ -50,7 +52,7 @@ class ClassStratifiedEntropy(ScoreStrategy):
     def pools(self, ctx: QueryContext) -> tuple[int, ...]:
         return (*ctx.foreground_values, GLOBAL_POOL)
 
-    def voxel_scores(self, probs: torch.Tensor, ctx: QueryContext) -> torch.Tensor:
+    def voxel_scores(self, probs: np.ndarray | torch.Tensor, ctx: QueryContext) -> np.ndarray | torch.Tensor:
         if probs.ndim != 5 or probs.shape[1] != len(ctx.label_values):
             raise ValueError(
                 f"strategy {self.name}: probabilities of shape {tuple(probs.shape)} do not have one channel "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import attrs
+import numpy as np
 
 from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 from nnactive_strategies_bald.measures import MEASURES, measure
@@ -23,9 +24,11 @@ class UncertaintyStrategy(ScoreStrategy):
     """Scores each voxel by ``measure`` (see :mod:`nnactive_strategies_bald.measures`); the engine
     keeps the best non-overlapping patches per case and the query takes the global top-k."""
 
+    accepts_numpy = True
+
     name: str
     description: str
     measure: str = attrs.field(validator=_known_measure)
 
-    def voxel_scores(self, probs: torch.Tensor, ctx: QueryContext) -> torch.Tensor:
-        return measure(self.measure, probs).unsqueeze(0)
+    def voxel_scores(self, probs: np.ndarray | torch.Tensor, ctx: QueryContext) -> np.ndarray | torch.Tensor:
+        return measure(self.measure, probs)[None]
