@@ -165,3 +165,20 @@ def test_a_missing_loop_file_is_detected_before_running(tmp_path, monkeypatch):
     (layout.raw / "loop_000.json").unlink()
     with pytest.raises(StateError, match="needs 1 loop file"):
         run_experiment(layout, display=False, echo=lambda line: None)
+
+
+def test_a_resumed_run_removes_the_temporary_files_of_killed_writes_and_logs_them(tmp_path, monkeypatch):
+    layout, _ = run(tmp_path, monkeypatch)
+    left = [
+        layout.results / ".state.json.a1b2c3d4.tmp",
+        layout.loop_results(0) / ".costs.json.a1b2c3d4.tmp",
+        layout.labels / ".demo_000.nii.gz.a1b2c3d4.tmp.nii.gz",
+    ]
+    kept = layout.results / "notes.tmp"
+    for path in [*left, kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    run_experiment(layout, display=False, echo=lambda line: None)
+    assert not any(path.exists() for path in left) and kept.read_text() == "half"
+    log = layout.log_file.read_text()
+    assert all(f"removed {path}" in log for path in left)
