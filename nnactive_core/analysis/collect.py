@@ -35,7 +35,7 @@ from nnactive_core.experiment.layout import (
     result_loops,
 )
 from nnactive_core.experiment.loop_warnings import LoopWarning, mean_dice, read_warnings
-from nnactive_core.io import JsonFileError, read_json
+from nnactive_core.io import JsonFileError, UnsafePathError, read_json
 from nnactive_core.nnunet.environment import NnunetFolders
 from nnactive_core.patches.patch import loop_files
 
@@ -106,21 +106,22 @@ def raw_folder(results_folder: Path, config: dict[str, Any]) -> tuple[Path | Non
 
     ``paths.json`` (written by the runner: ``raw`` or ``raw_folder``, ``base_raw``) wins; otherwise the
     standard layout is tried: the raw folder beside the results group when ``nnActive_results`` equals
-    ``nnActive_data``, then ``$nnActive_data`` and ``$nnActive_raw``."""
+    ``nnActive_data``, then ``$nnActive_data`` and ``$nnActive_raw``. A folder ``paths.json`` names
+    must carry the experiment's (or the base dataset's) own name, so the file cannot lead the analysis
+    into other folders."""
     results_folder = Path(results_folder)
     paths_file = results_folder / PATHS_FILE
-    paths = read_json(paths_file) if paths_file.is_file() else {}
-    candidates = [
-        paths.get("raw_folder"),
-        paths.get("raw"),
-        NnunetFolders.under(results_folder.parent.parent).raw_dataset(results_folder.name),
-    ]
+    paths = read_json(paths_file, expect=dict) if paths_file.is_file() else {}
     dataset = str(config.get("dataset", ""))
+    candidates = [
+        _recorded_folder(paths, key, results_folder.name, paths_file) for key in ("raw_folder", "raw")
+    ]
+    candidates.append(NnunetFolders.under(results_folder.parent.parent).raw_dataset(results_folder.name))
     if os.environ.get(DATA_ENV) and dataset:
         group = NnunetFolders.under(Path(os.environ[DATA_ENV]) / dataset)
         candidates.append(group.raw_dataset(results_folder.name))
     raw = next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
-    base_candidates = [paths.get("base_raw")]
+    base_candidates = [_recorded_folder(paths, "base_raw", dataset, paths_file)]
     images = SPLITS["pool"][0]
     if raw is not None and (raw / images).exists():
         base_candidates.append((raw / images).resolve().parent)
@@ -128,6 +129,17 @@ def raw_folder(results_folder: Path, config: dict[str, Any]) -> tuple[Path | Non
         base_candidates.append(NnunetFolders.under(os.environ[RAW_ENV]).raw_dataset(dataset))
     base = next((Path(c) for c in base_candidates if c and Path(c).is_dir()), None)
     return raw, base
+
+
+def _recorded_folder(paths: dict, key: str, name: str, paths_file: Path) -> Path | None:
+    value = paths.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or Path(value).name != name or ".." in Path(value).parts:
+        raise UnsafePathError(
+            f"{paths_file}: field {key!r} is {value!r}, not a folder called {name!r}; refused"
+        )
+    return Path(value)
 
 
 def _label_names(*folders: Path | None) -> dict[str, str]:

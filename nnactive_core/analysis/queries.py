@@ -27,7 +27,7 @@ from nnactive_core.experiment.layout import (
     RESULTS_GROUP,
     loop_folder_name,
 )
-from nnactive_core.io import read_json
+from nnactive_core.io import JsonFileError, UnsafePathError, plain_name, read_json
 from nnactive_core.patches.patch import Patch, loop_files
 
 OVERVIEW_COLUMNS = 5
@@ -130,7 +130,11 @@ def _dataset_info(raw: Path) -> tuple[str, dict[int, str], set[int], int]:
     path = raw / DATASET_JSON
     if not path.is_file():
         raise QueryPictureError(f"{path}: missing; cannot tell the file ending and labels")
-    info = read_json(path, expect=dict)
+    try:
+        info = read_json(path, expect=dict)
+        ending = plain_name(info.get("file_ending", ".nii.gz"), source=f"{path} field 'file_ending'")
+    except (JsonFileError, UnsafePathError) as error:
+        raise QueryPictureError(str(error)) from None
     names, ignore, background = {}, set(), 0
     for name, value in info.get("labels", {}).items():
         value = int(value[0] if isinstance(value, list) else value)
@@ -140,22 +144,41 @@ def _dataset_info(raw: Path) -> tuple[str, dict[int, str], set[int], int]:
             names[value] = name
         if name == "background":
             background = value
-    return info.get("file_ending", ".nii.gz"), names, ignore, background
+    return ending, names, ignore, background
 
 
-def _loop_records(raw: Path) -> list[tuple[int, list[dict]]]:
-    return [(loop, read_json(path).get("patches", [])) for loop, path in loop_files(raw)]
+def _loop_records(raw: Path, ending: str) -> list[tuple[int, list[tuple[str, dict]]]]:
+    """Per loop file, (case, record) of each patch; a case name that could lead out of the dataset
+    (or a PNG out of the output folder) is refused, naming the file and the entry."""
+    loops = []
+    for loop, path in loop_files(raw):
+        try:
+            records = read_json(path, expect=dict).get("patches", [])
+            if not isinstance(records, list):
+                raise QueryPictureError(f"{path}: 'patches' must be a list")
+            cases = []
+            for index, record in enumerate(records):
+                source = f"{path} patch #{index} field 'file'"
+                file = plain_name(record.get("file") if isinstance(record, dict) else None, source=source)
+                cases.append((plain_name(file.removesuffix(ending), source=source), record))
+        except (JsonFileError, UnsafePathError) as error:
+            raise QueryPictureError(str(error)) from None
+        loops.append((loop, cases))
+    return loops
 
 
 def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
     """Write the per-patch pictures and one overview per loop; returns the overview paths."""
     results = resolve_experiment(str(experiment))
-    config = read_json(results / CONFIG_FILE, expect=dict)
-    raw, base = raw_folder(results, config)
+    try:
+        config = read_json(results / CONFIG_FILE, expect=dict)
+        raw, base = raw_folder(results, config)
+    except (JsonFileError, UnsafePathError) as error:
+        raise QueryPictureError(str(error)) from None
     if raw is None:
         raise QueryPictureError(f"{results}: cannot find the experiment's raw folder (no paths.json?)")
     ending, names, ignore, background = _dataset_info(raw)
-    loops = _loop_records(raw)
+    loops = _loop_records(raw, ending)
     if not loops:
         raise QueryPictureError(f"{raw}: no loop_XXX.json files")
     plt = pyplot()
@@ -165,8 +188,7 @@ def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
     for loop, records in loops:
         drawn = []
         # one case's volumes at a time: visit patches grouped by case, draw the overview in query order
-        for index, record in sorted(enumerate(records), key=lambda item: item[1]["file"]):
-            case = record["file"].removesuffix(ending)
+        for index, (case, record) in sorted(enumerate(records), key=lambda item: item[1][0]):
             if case not in cache:
                 image_path = _first_existing(
                     raw / images_dir / f"{case}_0000{ending}",
@@ -182,7 +204,12 @@ def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
                     )
                 cache = {case: (_read(image_path), _read(label_path))}
             image, labels = cache[case]
-            patch = Patch.from_json(record, shape=labels.shape)
+            try:
+                patch = Patch.from_json(record, shape=labels.shape)
+            except (KeyError, TypeError, ValueError) as error:
+                raise QueryPictureError(
+                    f"loop {loop}: patch {index}: invalid record {record!r}: {error}"
+                ) from None
             if not patch.fits_in(labels.shape):
                 raise QueryPictureError(
                     f"loop {loop}: patch {index} {patch.start}+{patch.size} does not fit "

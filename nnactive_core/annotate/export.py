@@ -30,7 +30,7 @@ from nnactive_core.annotate.manifest import (
     is_export,
     read_manifest,
 )
-from nnactive_core.io import current_umask
+from nnactive_core.io import share_by_umask
 from nnactive_core.patches.patch import loop_file_name
 
 REPLACED = (IMAGES, PARTIAL, MASKS, INSTRUCTIONS_FILE, MANIFEST_FILE)
@@ -103,15 +103,6 @@ def _check_target(handle: ExperimentHandle, output: Path, loop: int) -> bool:
     return True
 
 
-def _share(folder: Path) -> None:
-    """Permissions by the umask, as for any file the user creates: temporary files and folders are
-    private, but an export is for annotators who may be other users."""
-    umask = current_umask()
-    folder.chmod(0o777 & ~umask)
-    for path in folder.rglob("*"):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def _move_into(staging: Path, output: Path) -> None:
     for name in REPLACED:
         source, target = staging / name, output / name
@@ -162,7 +153,7 @@ def export_loop(
         command = f"nnactive annotate import --experiment {handle.name} --input {output} --loop {loop}"
         (staging / INSTRUCTIONS_FILE).write_text(instructions_text(manifest, command))
         manifest.write(staging)
-        _share(staging)
+        share_by_umask(staging)
         if refresh:
             _move_into(staging, output)
         else:

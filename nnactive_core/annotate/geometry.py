@@ -115,11 +115,10 @@ def write_image(array: np.ndarray, geometry: Geometry, path: Path) -> None:
     """Write ``array`` with ``geometry`` atomically, compressed; the format follows the file ending."""
     import SimpleITK as sitk
 
-    from nnactive_core.io import atomic_write_with
+    from nnactive_core.datasets.raw_format import write_image as write_sitk_image
 
     if tuple(array.shape) != geometry.shape:
         raise ValueError(f"{path}: array of shape {array.shape} does not match the case {geometry.shape}")
     image = sitk.GetImageFromArray(array)
     geometry.apply(image)
-    suffix = "".join(Path(path).suffixes[-2:]) if str(path).endswith(".nii.gz") else Path(path).suffix
-    atomic_write_with(Path(path), lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=suffix)
+    write_sitk_image(image, Path(path))

@@ -31,7 +31,7 @@ from nnactive_core.experiment.human_oracle import (
 )
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.oracle import label_dtype
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import atomic_write_json, resolves_inside, share_by_umask
 from nnactive_core.patches.patch import Patch, loop_file_name
 
 
@@ -43,16 +43,23 @@ class ImportSummary:
 
 
 def _label_files(
-    folder: Path, cases: dict[str, list[Patch]], ending: str
+    folder: Path, cases: dict[str, list[Patch]], ending: str, export: Path
 ) -> tuple[dict[str, Path], list[str]]:
-    """Case -> the annotator's file, and the problems: unknown, duplicate or missing files."""
+    """Case -> the annotator's file, and the problems: unknown, duplicate or missing files, and links
+    that lead out of the ``export`` folder (whose targets are never read)."""
     problems: list[str] = []
     found: dict[str, Path] = {}
+    if folder.is_dir() and not resolves_inside(export, folder):
+        return found, [f"{folder}: a link that leads outside the export {export}; refused"]
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
     for path in entries:
         matched = next((e for e in LABEL_ENDINGS if path.name.endswith(e)), None)
         case = path.name[: -len(matched)] if matched else None
-        if path.is_dir() or matched is None:
+        if path.is_symlink() and not resolves_inside(export, path):
+            problems.append(
+                f"{path}: a link to a file outside the export {export}; refused (copy the file there)"
+            )
+        elif path.is_dir() or matched is None:
             problems.append(f"{path}: not a label file (expected <case> with {', '.join(LABEL_ENDINGS)})")
         elif case not in cases:
             problems.append(f"{path}: {case!r} is not a case of this export ({', '.join(cases)})")
@@ -162,7 +169,7 @@ def import_labels(handle: ExperimentHandle, folder: Path, loop: int | None = Non
                 f"{handle.layout.raw / loop_file_name(loop)} (queried again since?); export again"
             )
         ending = ".nii.gz" if manifest.file_format == "nifti" else ".nrrd"
-        found, problems = _label_files(folder / LABELS, cases, ending)
+        found, problems = _label_files(folder / LABELS, cases, ending, folder)
         staging = Path(
             tempfile.mkdtemp(
                 prefix=f".annotations-loop_{loop:03d}.", suffix=".tmp", dir=handle.layout.results
@@ -192,6 +199,8 @@ def import_labels(handle: ExperimentHandle, folder: Path, loop: int | None = Non
                     },
                 },
             )
+            # the same permissions rule as exports and every result file: the umask's
+            share_by_umask(staging)
             _move_into_place(staging, handle.layout.annotations(loop))
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -12,7 +12,14 @@ import attrs
 
 from nnactive_core.annotate.context import AnnotationError
 from nnactive_core.annotate.geometry import Geometry
-from nnactive_core.io import JsonFileError, atomic_write_json, read_json
+from nnactive_core.io import (
+    JsonFileError,
+    UnsafePathError,
+    atomic_write_json,
+    contained,
+    plain_name,
+    read_json,
+)
 from nnactive_core.patches.patch import Patch
 
 MANIFEST_FILE = "manifest.json"
@@ -130,7 +137,7 @@ def read_manifest(folder: Path) -> ExportManifest:
             f"{path}: format_version {payload.get('format_version')!r}; this nnactive reads {FORMAT_VERSION}"
         )
     try:
-        return ExportManifest(
+        manifest = ExportManifest(
             experiment=str(payload["experiment"]),
             experiment_folder=str(payload["experiment_folder"]),
             loop=int(payload["loop"]),
@@ -139,5 +146,23 @@ def read_manifest(folder: Path) -> ExportManifest:
             file_format=str(payload["file_format"]),
             cases=[ExportCase.from_json(record) for record in payload["cases"]],
         )
+        for entry in manifest.cases:
+            _check_paths(Path(folder), entry, path)
+    except UnsafePathError as error:
+        raise AnnotationError(str(error)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise AnnotationError(f"{path}: damaged manifest ({type(error).__name__}: {error})") from None
+    return manifest
+
+
+def _check_paths(folder: Path, entry: ExportCase, path: Path) -> None:
+    """The case name and every file an export case names stay inside the export folder."""
+    where = f"{path} case {entry.case!r}"
+    plain_name(entry.case, source=f"{where} field 'case'")
+    for field, value in (
+        *(("images", image) for image in entry.images),
+        ("partial", entry.partial),
+        ("mask", entry.mask),
+        ("labels", entry.labels),
+    ):
+        contained(folder, value, source=f"{where} field {field!r}")

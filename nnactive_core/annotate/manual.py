@@ -21,7 +21,7 @@ from nnactive_core.annotate.manifest import LABEL_ENDINGS
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.state import QUERY, save_state
-from nnactive_core.io import JsonFileError, atomic_write_json, read_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json, resolves_inside
 from nnactive_core.patches.patch import Patch, loop_file_name, save_loop
 
 MANUAL_STRATEGY = "manual"
@@ -87,6 +87,9 @@ def patches_from_masks(handle: ExperimentHandle, folder: Path) -> tuple[list[Dra
     drawn, problems = [], []
     for path in sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")):
         ending = next((e for e in LABEL_ENDINGS if path.name.endswith(e)), None)
+        if path.is_symlink() and not resolves_inside(folder, path):
+            problems.append(f"{path}: a link to a file outside {folder}; refused (copy the file there)")
+            continue
         if ending is None or not path.is_file():
             problems.append(f"{path}: not a mask file (expected <case> with {', '.join(LABEL_ENDINGS)})")
             continue

@@ -109,6 +109,9 @@ def demo(
             click.echo(f"  {name:<12} {100 * fraction:8.3f} %")
 
 
+SPLIT_SETTINGS = ("test_size", "group_separator", "seed", "validation_cases", "fold")
+
+
 @data.command()
 @click.argument("dataset_dir", type=DATASET_DIR)
 @click.option(
@@ -123,14 +126,61 @@ def demo(
     help="Cases whose names agree up to the last SEP are one patient and stay together.",
 )
 @click.option("--seed", type=int, default=12345, show_default=True)
-def split(dataset_dir: Path, test_size: str, group_separator: str | None, seed: int) -> None:
-    """Hold out a validation set: move cases from imagesTr/labelsTr into imagesVal/labelsVal."""
+@click.option(
+    "--validation-cases",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hold out the cases this file names instead: one case per line, or nnU-Net's "
+    "splits_final.json (the 'val' cases of --fold).",
+)
+@click.option(
+    "--fold", type=click.IntRange(min=0), default=0, show_default=True, help="Fold of a splits_final.json."
+)
+@click.pass_context
+def split(
+    ctx: click.Context,
+    dataset_dir: Path,
+    test_size: str,
+    group_separator: str | None,
+    seed: int,
+    validation_cases: Path | None,
+    fold: int,
+) -> None:
+    """Hold out a validation set: move cases from imagesTr/labelsTr into imagesVal/labelsVal.
+
+    Beware of leakage: cases of one patient (several scans of one subject, tiles or halves of one
+    image) must all stay on one side, or the held-out Dice measures recall of that patient rather than
+    generalisation. Name such cases alike up to a separator and pass --group-separator, or give the
+    split yourself with --validation-cases. A dataset is split once: on a split dataset, settings that
+    would choose another validation set are refused.
+    """
+    from click.core import ParameterSource
+
     from nnactive_core.datasets.prepare import parse_test_size, split_validation
 
+    requested = [
+        f"--{name.replace('_', '-')}"
+        for name in SPLIT_SETTINGS
+        if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+    ]
+    seeded = [flag for flag in requested if flag not in ("--validation-cases", "--fold")]
+    if validation_cases is not None and seeded:
+        raise click.UsageError(f"--validation-cases gives the split itself; drop {', '.join(seeded)}")
+    if validation_cases is None and "--fold" in requested:
+        raise click.UsageError("--fold picks a fold of a splits_final.json given with --validation-cases")
     with _user_errors():
         size = parse_test_size(test_size)
         with _progress("moving validation cases") as progress:
-            result = split_validation(dataset_dir, size, group_separator, seed, progress=progress)
+            result = split_validation(
+                dataset_dir,
+                size,
+                group_separator,
+                seed,
+                progress=progress,
+                given=validation_cases,
+                fold=fold,
+                requested=requested,
+            )
     state = "split" if result.moved else "already split"
     click.echo(f"{state}: {dataset_dir} ({len(result.pool)} pool, {len(result.validation)} validation cases)")
 

@@ -1,4 +1,4 @@
-"""``nnactive setup``, ``nnactive run``, ``nnactive status`` and ``nnactive demo``."""
+"""``nnactive setup``, ``nnactive run``, ``nnactive status``, ``nnactive remove`` and ``nnactive demo``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from nnactive_core.experiment.config import ConfigError, ExperimentConfig
+from nnactive_core.experiment.config import RUN_DEFAULTS, ConfigError, ExperimentConfig
 from nnactive_core.experiment.layout import (
     DATA_ENV,
     RAW_ENV,
@@ -30,14 +30,18 @@ def user_errors() -> Iterator[None]:
     """Known problems become one-line CLI errors (exit 1, no traceback)."""
     from nnactive_core.datasets.raw_format import DatasetError
     from nnactive_core.experiment.lock import LockedError
+    from nnactive_core.experiment.loop_checks import LoopFileError
     from nnactive_core.experiment.querying import QueryStepError
     from nnactive_core.experiment.runner import RunError
     from nnactive_core.experiment.setup import SetupError
     from nnactive_core.experiment.state import StateError
     from nnactive_core.experiment.versions import VersionChangeError
+    from nnactive_core.io import UnsafePathError
     from nnactive_core.plugins import PluginError
 
     known = (
+        LoopFileError,
+        UnsafePathError,
         ConfigError,
         LayoutError,
         SetupError,
@@ -85,6 +89,11 @@ CONFIG_OPTIONS: list[tuple[str, str, dict]] = [
     ("--patches-per-case", "patches_per_case", {"type": click.IntRange(min=1)}),
     ("--agg-stride", "agg_stride", {"help": "Patch-score stride Z,Y,X (or one number)."}),
     ("--patch-overlap", "patch_overlap", {"type": click.FloatRange(0, 1)}),
+    (
+        "--clip-patch-to-case/--no-clip-patch-to-case",
+        "clip_patch_to_case",
+        {"default": None, "help": "Allow patches larger than a case: they cover the case along that axis."},
+    ),
     ("--free-overlap", "free_overlap", {"type": click.FloatRange(0, 1)}),
     ("--folds", "folds", {"type": click.IntRange(min=2)}),
     ("--train-folds", "train_folds", {"type": click.IntRange(min=1), "help": "Folds trained and ensembled."}),
@@ -156,8 +165,8 @@ def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     for name in ("dataset", "strategy"):
         if name not in fields:
             raise click.UsageError(f"missing --{name} (or a --config file with {name!r})")
-    fields.setdefault("query_size", 20)
-    fields.setdefault("query_steps", 5)
+    for name, value in RUN_DEFAULTS.items():
+        fields.setdefault(name, value)
     if "patch_size" not in fields:
         from nnactive_core.nnunet.plans import planned_patch_size
 
@@ -180,8 +189,17 @@ def _echo(line: str) -> None:
 
 def run_one(layout: ExperimentLayout, allow_version_change: bool) -> None:
     from nnactive_core.experiment.runner import run_experiment
+    from nnactive_core.experiment.signals import describe, signal_number
 
-    state = run_experiment(layout, allow_version_change=allow_version_change, echo=_echo)
+    try:
+        state = run_experiment(layout, allow_version_change=allow_version_change, echo=_echo)
+    except KeyboardInterrupt as interrupt:
+        click.echo(
+            f"experiment {layout.name} stopped by {describe(interrupt)}; "
+            f"`nnactive run --experiment {layout.name}` resumes it",
+            err=True,
+        )
+        raise SystemExit(128 + signal_number(interrupt)) from None
     if state.finished:
         click.echo(f"experiment {layout.name} finished; results in {layout.results}")
 
@@ -257,6 +275,36 @@ def status(experiment: str | None) -> None:
     Console(width=max(100, Console().width)).print(progress_table(layouts))
     for line in warning_lines(layouts):
         click.echo(line)
+
+
+@click.command("remove")
+@click.option("--experiment", "-e", "experiment", required=True, help="Name of the experiment to remove.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove(experiment: str, yes: bool) -> None:
+    """Remove an experiment: its results, nnU-Net raw, preprocessed and trained-model folders, and its
+    id. Refused while a run holds the experiment; the base dataset is never touched."""
+    from nnactive_core.experiment.lock import lock_holder
+    from nnactive_core.experiment.removal import existing_parts, remove_experiment
+
+    with user_errors():
+        roots = roots_from_env()
+        layout = find_experiment(roots, experiment)
+        if layout is None:
+            raise LayoutError(
+                f"experiment {experiment!r} not found under {roots.results}; see `nnactive status`"
+            )
+        holder = lock_holder(layout.results)
+        if holder is not None:
+            raise click.ClickException(
+                f"experiment {layout.name} is running ({holder.describe()}); stop it before removing it"
+            )
+        parts = existing_parts(layout)
+        for path in parts:
+            click.echo(f"  {path}", err=True)
+        if not yes:
+            click.confirm(f"remove experiment {layout.name} ({len(parts)} folders)?", abort=True, err=True)
+        remove_experiment(layout)
+    click.echo(f"removed experiment {layout.name}")
 
 
 def demo_roots(output: Path | None) -> Roots:

@@ -16,7 +16,7 @@ import click
 from nnactive_core.experiment.layout import LayoutError, Roots
 from nnactive_core.launchers import grid as grid_module
 from nnactive_core.launchers import status as status_module
-from nnactive_core.launchers.api import JobOutcome
+from nnactive_core.launchers.api import JobOutcome, LaunchInterrupted
 from nnactive_core.launchers.grid import GridError, GridSpec
 
 
@@ -111,7 +111,7 @@ def _outcome_table(outcomes: Sequence[JobOutcome], launcher: str):
     from rich.table import Table
     from rich.text import Text
 
-    styles = {"done": "green", "failed": "red", "submitted": "cyan", "written": "cyan"}
+    styles = {"done": "green", "failed": "red", "submitted": "cyan", "written": "cyan", "stopped": "yellow"}
     table = Table(title=f"launcher {launcher}")
     for column in ("experiment", "outcome", "detail"):
         table.add_column(column, overflow="fold")
@@ -157,6 +157,12 @@ def _launch(
         if status.config is None:
             err.print(Text.assemble(("cannot launch", "red"), f" {status.name}: {status.detail}"))
     chosen = [status for status in chosen if status.config is not None]
+    queued = launcher.active_jobs(
+        [status.name for status in chosen if status.state == status_module.STOPPED], **spec.launcher_options
+    )
+    for name, job in queued.items():
+        err.print(f"skipping {name}: {job} (still with {spec.launcher}; it resumes there)", highlight=False)
+    chosen = [status for status in chosen if status.name not in queued]
     if not chosen:
         out.print("nothing to launch")
         return
@@ -172,6 +178,14 @@ def _launch(
         outcomes = launcher.launch(jobs, **spec.launcher_options) if jobs else []
     except (ValueError, RuntimeError, OSError) as error:
         raise click.ClickException(f"launcher {spec.launcher}: {error}") from None
+    except LaunchInterrupted as interrupted:
+        out.print(_outcome_table(interrupted.outcomes, spec.launcher))
+        stopped = sum(outcome.state == "stopped" for outcome in interrupted.outcomes)
+        err.print(
+            f"interrupted: {stopped} experiment(s) stopped, each resumes with `nnactive grid run`",
+            highlight=False,
+        )
+        raise SystemExit(128 + interrupted.signal_number) from None
     outcomes += [
         JobOutcome(experiment=name, state="failed", detail=why) for name, why in setup_failures.items()
     ]

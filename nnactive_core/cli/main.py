@@ -23,6 +23,7 @@ COMMANDS = {
     "setup": ("nnactive_core.cli.experiment", "setup", "Set up an experiment (folders, starting budget)."),
     "run": ("nnactive_core.cli.experiment", "run", "Run (or resume) an active-learning experiment."),
     "status": ("nnactive_core.cli.experiment", "status", "Show loop, step and budget of experiments."),
+    "remove": ("nnactive_core.cli.experiment", "remove", "Remove an experiment's folders and free its id."),
     "data": ("nnactive_core.cli.data", "data", "Prepare and check datasets."),
     "query": ("nnactive_core.cli.query", "query", "Run a strategy on stored ensemble probabilities."),
     "score": (

@@ -4,9 +4,11 @@ its only array) of shape members x classes x Z x Y x X, loaded when its turn com
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
+import attrs
 import click
 import numpy as np
 
@@ -119,6 +121,68 @@ def label_values(labels: str | None, dataset_json: Path | None, classes: int) ->
     return tuple(sorted(values.values())), int(values.get("background", 0))
 
 
+def checked_device(device: str | None) -> str:
+    """``--device``, checked to exist on this machine (default: cuda if a GPU is available, else cpu).
+    The CPU needs no check, so a CPU-only query never imports torch."""
+    from nnactive_core.nnunet.environment import resolve_device
+    from nnactive_core.query.engine import default_device
+
+    if device is None:
+        return default_device()
+    if device == "cpu":
+        return device
+    try:
+        return str(resolve_device(device))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--device") from None
+
+
+def writable_output(out: Path) -> Path:
+    """``--out``, refused before any work when it cannot be written: a folder, or a place where the
+    nearest existing folder is not writable."""
+    out = Path(out)
+    if out.is_dir():
+        raise click.BadParameter(f"{out} is a folder; give a file name", param_hint="--out")
+    existing = next(folder for folder in (out.parent, *out.parent.parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{out}: {existing} is not a writable folder", param_hint="--out")
+    return out
+
+
+def write_output(out: Path, write) -> None:
+    """Run ``write()``; a failure to write (permissions, a full disk) is one line naming the file."""
+    try:
+        write()
+    except OSError as error:
+        raise click.ClickException(f"--out {out}: cannot write: {error.strerror or error}") from None
+
+
+def pool_patches(
+    annotated: tuple[Path, ...], files: dict[str, Path], file_ending: str, pool_subset: bool
+) -> list:
+    """The patches of the ``--annotated`` loop files on the pool's cases. An entry may name its case
+    with or without the file ending; one that names no case of the pool is refused (naming it), as it
+    would otherwise be ignored and its region queried again, unless ``pool_subset`` says the pool is
+    only part of the cases."""
+    from nnactive_core.patches.patch import load_loop
+
+    patches = []
+    for path in annotated:
+        for index, patch in enumerate(load_loop(path)):
+            file = patch.file
+            if file not in files and file.removesuffix(file_ending) not in files:
+                if pool_subset:
+                    continue
+                raise ValueError(
+                    f"{path} patch #{index}: {file!r} names no case of --probs ({len(files)} cases, e.g. "
+                    f"{next(iter(files))}); fix the entry, or pass --pool-subset when the "
+                    "probabilities cover only part of the annotated cases"
+                )
+            case = file.removesuffix(file_ending) if file.removesuffix(file_ending) in files else file
+            patches.append(attrs.evolve(patch, file=case + file_ending))
+    return patches
+
+
 def resolve_strategy(name: str):
     """(strategy, owning distribution name) from the plugin registry."""
     from nnactive_core import plugins
@@ -161,7 +225,12 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
     "--annotated",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Loop file of already annotated patches (repeatable).",
+    help="Loop file of annotated patches (repeatable); entries name cases with or without the ending.",
+)
+@click.option(
+    "--pool-subset",
+    is_flag=True,
+    help="The probabilities cover only part of the cases: ignore --annotated entries on other cases.",
 )
 @click.option(
     "--patch-overlap",
@@ -209,6 +278,7 @@ def query(
     stride,
     patches_per_case,
     annotated,
+    pool_subset,
     patch_overlap,
     seed,
     loop,
@@ -220,8 +290,7 @@ def query(
     out,
 ) -> None:
     """Run a score strategy on stored ensemble probabilities and write the queried patches."""
-    from nnactive_core.patches.patch import Patch, load_loop
-    from nnactive_core.query.engine import StrategyError, candidate_records, default_device, run_score_query
+    from nnactive_core.query.engine import StrategyError, candidate_records, run_score_query
     from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
     strategy, owner = resolve_strategy(strategy_name)
@@ -230,11 +299,13 @@ def query(
             f"strategy {strategy_name!r} places patches from the ground-truth oracle; `nnactive query` runs "
             "score strategies on stored probabilities only (placement strategies run inside `nnactive run`)"
         )
+    out = writable_output(out)
+    device = checked_device(device)
     try:
         files = probability_files(probs_dir)
         classes = probability_shape(next(iter(files.values())))[1]
         values, background = label_values(labels, dataset_json, classes)
-        prior: list[Patch] = [p for path in annotated for p in load_loop(path)]
+        prior = pool_patches(annotated, files, file_ending, pool_subset)
         ctx = QueryContext(
             patch_size=patch_size,
             query_size=query_size,
@@ -247,19 +318,17 @@ def query(
             stride=parse_stride(stride),
             patch_overlap=patch_overlap,
             annotated=prior,
-            device=device or default_device(),
+            device=device,
         )
         result = run_score_query(strategy, _cases(files, file_ending, len(values)), ctx, owner=owner)
     except (ValueError, StrategyError) as error:
         raise click.ClickException(str(error)) from None
-    atomic_write_json(
-        out,
-        {
-            "patches": [patch.to_json() for patch in result.patches],
-            "strategy": strategy_name,
-            "seed": seed,
-            "loop": loop,
-            "candidates": candidate_records(result.candidates, result.chosen),
-        },
-    )
+    record = {
+        "patches": [patch.to_json() for patch in result.patches],
+        "strategy": strategy_name,
+        "seed": seed,
+        "loop": loop,
+        "candidates": candidate_records(result.candidates, result.chosen),
+    }
+    write_output(out, lambda: atomic_write_json(out, record))
     click.echo(f"{len(result.patches)} patches from {len(result.candidates.cases)} cases -> {out}")

@@ -17,12 +17,16 @@ import numpy as np
 
 from nnactive_core.cli.query import (
     check_probability_shape,
+    checked_device,
     label_values,
     parse_stride,
     read_probabilities,
     resolve_strategy,
+    writable_output,
+    write_output,
 )
-from nnactive_core.io import atomic_write_bytes, atomic_write_with
+from nnactive_core.datasets.raw_format import write_image
+from nnactive_core.io import atomic_write_bytes
 
 NIFTI = ".nii.gz"
 
@@ -41,7 +45,7 @@ def _write_nifti(path: Path, values: np.ndarray, spacing: tuple[int, int, int]) 
     image = sitk.GetImageFromArray(np.ascontiguousarray(values, dtype=np.float32))
     # SimpleITK orders spacing x, y, z; arrays are z, y, x
     image.SetSpacing(tuple(float(s) for s in reversed(spacing)))
-    atomic_write_with(path, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=NIFTI)
+    write_image(image, path)
 
 
 def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spacing=(1, 1, 1)) -> list[Path]:
@@ -89,7 +93,7 @@ def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spaci
 @click.option("--device", help="Device the strategy scores on [cuda if a GPU is available, else cpu].")
 def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_json, device) -> None:
     """Write a strategy's voxel score map (or patch-score map) for one case."""
-    from nnactive_core.query.engine import StrategyError, aggregate_case, default_device, score_case
+    from nnactive_core.query.engine import StrategyError, aggregate_case, score_case
     from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
     strategy, owner = resolve_strategy(strategy_name)
@@ -98,6 +102,8 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
     strides = parse_stride(stride)
     if not (out.name.endswith(NIFTI) or out.suffix == ".npy"):
         raise click.BadParameter(f"{out}: use a .npy or .nii.gz file name", param_hint="--out")
+    out = writable_output(out)
+    device = checked_device(device)
     try:
         probabilities = read_probabilities(probs_file)
         classes = probabilities.shape[1] if probabilities.ndim == 5 else 0
@@ -112,7 +118,7 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
             label_values=values,
             background=background,
             stride=strides,
-            device=device or default_device(),
+            device=device,
         )
         pools = tuple(int(p) for p in strategy.pools(ctx))
         scores = score_case(strategy, probabilities, ctx, owner=owner, case=probs_file.name)
@@ -123,7 +129,8 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
             spacing = ctx.stride
         elif not isinstance(scores, np.ndarray):  # scored on an accelerator
             scores = scores.cpu().numpy()
-        written = write_score_map(out, scores, pools, spacing)
+        written: list[Path] = []
+        write_output(out, lambda: written.extend(write_score_map(out, scores, pools, spacing)))
     except (ValueError, StrategyError) as error:
         raise click.ClickException(str(error)) from None
     for path in written:

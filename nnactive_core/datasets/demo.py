@@ -22,7 +22,7 @@ import numpy as np
 
 from nnactive_core.datasets.api import DatasetAdapter
 from nnactive_core.datasets.nnunet_raw import NnunetRawDataset, open_nnunet_raw
-from nnactive_core.datasets.raw_format import DatasetError
+from nnactive_core.datasets.raw_format import DatasetError, write_image
 from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 
 DEMO_NAME = "Demo"
@@ -43,25 +43,24 @@ NOISE = 0.05
 SCALE = 100.0
 
 
+def _integer(option: str, value, minimum: int | None = None) -> None:
+    """The demo's options arrive from configs and grid files: a bad one is named."""
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        wanted = "an integer" + (f" of at least {minimum}" if minimum is not None else "")
+        raise ValueError(f"demo option {option!r} must be {wanted}, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class DemoParameters:
-    seed: int = 0
-    n_cases: int = 30
+    seed: int = attrs.field(default=0, validator=lambda i, a, v: _integer(a.name, v))
+    n_cases: int = attrs.field(default=30, validator=lambda i, a, v: _integer(a.name, v, 1))
     """Pool cases (``imagesTr``)."""
-    n_validation: int = 8
+    n_validation: int = attrs.field(default=8, validator=lambda i, a, v: _integer(a.name, v, 0))
     """Held-out cases (``imagesVal``)."""
-    size: int = 64
+    size: int = attrs.field(default=64, validator=lambda i, a, v: _integer(a.name, v, 16))
     """Voxels per axis."""
     spacing: tuple[float, float, float] = attrs.field(default=(2.0, 1.0, 1.0), converter=tuple)
     """(z, y, x) in mm."""
-
-    def __attrs_post_init__(self) -> None:
-        if self.n_cases < 1 or self.n_validation < 0:
-            raise ValueError(
-                "the demo needs at least 1 pool case and a non-negative number of validation cases"
-            )
-        if self.size < 16:
-            raise ValueError(f"demo size must be at least 16 voxels, got {self.size}")
 
     def record(self) -> dict:
         return {"generator_version": GENERATOR_VERSION, **attrs.asdict(self), "spacing": list(self.spacing)}
@@ -167,7 +166,7 @@ def _write(array: np.ndarray, path: Path, spacing: tuple[float, float, float]) -
     image.SetSpacing(tuple(float(s) for s in reversed(spacing)))
     extent = [(n - 1) * s for n, s in zip(reversed(array.shape), reversed(spacing), strict=True)]
     image.SetOrigin(tuple(-e / 2 for e in extent))
-    sitk.WriteImage(image, str(path), useCompression=True)
+    write_image(image, path)
 
 
 def _dataset_json(parameters: DemoParameters) -> dict:

@@ -2,7 +2,12 @@
 
 Both steps validate first and write nothing when the dataset has problems, and both are idempotent:
 run again, they report what is there. The split moves files through a staging folder inside the
-dataset, so a killed split resumes where it stopped and never leaves a case half-moved unnoticed."""
+dataset, so a killed split resumes where it stopped and never leaves a case half-moved unnoticed.
+
+The validation set is a seeded choice of cases (or of patient groups), or one the user gives: a file
+listing the validation cases, or nnU-Net's ``splits_final.json`` (the ``val`` cases of one fold). A
+dataset is split once: settings that would choose another validation set for a split dataset are
+refused, naming them."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
@@ -90,15 +95,77 @@ def _image_cases(folder: Path, file_ending: str) -> dict[str, dict[int, Path]]:
     return list_channel_files(folder, file_ending)[0]
 
 
+def read_given_split(path: Path, cases: list[str], file_ending: str, fold: int = 0) -> list[str]:
+    """The validation cases that ``path`` names, checked against the dataset's ``cases``: nnU-Net's
+    ``splits_final.json`` (a list of folds ``{"train": [...], "val": [...]}``; the ``val`` cases of
+    ``fold``), or a text file with one case per line (``#`` starts a comment). Names may carry the
+    file ending."""
+    path = Path(path)
+    if path.suffix == ".json":
+        folds = read_json(path, expect=list)
+        if not 0 <= fold < len(folds) or not isinstance(folds[fold], dict) or "val" not in folds[fold]:
+            raise DatasetError(
+                f"{path}: no fold {fold} with a 'val' list (nnU-Net's splits_final.json format: "
+                f'[{{"train": [...], "val": [...]}}, ...], {len(folds)} fold(s) here)'
+            )
+        names = [(f"fold {fold} 'val' entry #{index}", name) for index, name in enumerate(folds[fold]["val"])]
+    else:
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise DatasetError(f"{path}: unreadable: {error}") from None
+        names = [
+            (f"line {number}", line.split("#", 1)[0].strip())
+            for number, line in enumerate(lines, start=1)
+            if line.split("#", 1)[0].strip()
+        ]
+    known = set(cases)
+    chosen = []
+    for where, name in names:
+        case = name.removesuffix(file_ending) if isinstance(name, str) else name
+        if case not in known:
+            raise DatasetError(f"{path} {where}: {name!r} is not a case of the dataset")
+        chosen.append(case)
+    chosen = sorted(set(chosen))
+    if not chosen or len(chosen) >= len(known):
+        raise DatasetError(
+            f"{path}: names {len(chosen)} of {len(known)} cases; the validation set and the pool must "
+            "both keep at least one"
+        )
+    return chosen
+
+
+def _refuse_another_split(
+    root: Path, dataset: NnunetRawDataset, validation: list[str], requested: Sequence[str]
+) -> None:
+    existing = dataset.validation_cases()
+    if sorted(validation) == sorted(existing):
+        return
+    moved_in = sorted(set(validation) - set(existing))
+    example = f", e.g. {moved_in[0]} would move there" if moved_in else ""
+    raise DatasetError(
+        f"{root}: already split ({len(existing)} validation cases), and {', '.join(requested)} would "
+        f"choose another validation set ({len(validation)} cases{example}); a dataset is split once. "
+        "To split it anew, move imagesVal/labelsVal back into imagesTr/labelsTr first"
+    )
+
+
 def split_validation(
     root: Path,
     test_size: float | int = 0.25,
     separator: str | None = None,
     seed: int = SPLIT_SEED,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    given: Path | None = None,
+    fold: int = 0,
+    requested: Sequence[str] = (),
 ) -> SplitResult:
-    """Move a seeded share of ``imagesTr``/``labelsTr`` into ``imagesVal``/``labelsVal`` and update
-    ``numTraining``/``numVal``. Grouping by ``separator`` keeps every patient on one side.
+    """Move a seeded share of ``imagesTr``/``labelsTr`` (or the cases the file ``given`` lists, see
+    :func:`read_given_split`) into ``imagesVal``/``labelsVal`` and update ``numTraining``/``numVal``.
+    Grouping by ``separator`` keeps every patient on one side. On a dataset split before, nothing
+    moves; ``requested`` names the settings the user asked for, and when they would choose another
+    validation set than the existing one the split is refused, naming them.
 
     Files move into ``.nnactive_split/{images,labels}`` first; only when all are there is
     ``dataset.json`` rewritten and each staging folder renamed to its final name. A rerun after a kill
@@ -107,10 +174,26 @@ def split_validation(
     staging = root / SPLIT_STAGING
     images_tr, labels_tr = (root / folder for folder in SPLITS["pool"])
     final = dict(zip(("images", "labels"), (root / folder for folder in SPLITS["validation"]), strict=True))
+
+    def chosen(cases: list[str], file_ending: str) -> list[str]:
+        if given is not None:
+            return read_given_split(given, cases, file_ending, fold)
+        return choose_validation(cases, test_size, separator, seed)
+
     if not staging.exists():
         if any(folder.exists() for folder in final.values()):
             check_dataset(root, level="structure")
             dataset = NnunetRawDataset(root)
+            if requested:
+                everything = sorted({*dataset.pool_cases(), *dataset.validation_cases()})
+                try:
+                    validation = chosen(everything, dataset.file_ending)
+                except ValueError as error:
+                    raise DatasetError(
+                        f"{root}: already split ({len(dataset.validation_cases())} validation cases), "
+                        f"and {', '.join(requested)} cannot split it: {error}"
+                    ) from None
+                _refuse_another_split(root, dataset, validation, requested)
             return SplitResult(
                 pool=tuple(dataset.pool_cases()), validation=tuple(dataset.validation_cases()), moved=False
             )
@@ -120,7 +203,7 @@ def split_validation(
     pool_files = _image_cases(images_tr, file_ending)
     staged = {*_image_cases(staging / "images", file_ending), *_image_cases(final["images"], file_ending)}
     everything = sorted({*staged, *pool_files})
-    validation = choose_validation(everything, test_size, separator, seed)
+    validation = chosen(everything, file_ending)
     if staged - set(validation):
         raise DatasetError(
             f"{staging}: holds cases of an interrupted split with other settings "

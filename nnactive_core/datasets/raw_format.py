@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nnactive_core.datasets.api import label_values_without_ignore
-from nnactive_core.io import JsonFileError, read_json
+from nnactive_core.io import JsonFileError, atomic_write_with, read_json
 
 DATASET_JSON = "dataset.json"
 SPLITS = {"pool": ("imagesTr", "labelsTr"), "validation": ("imagesVal", "labelsVal")}
@@ -109,38 +109,98 @@ def read_image(path: Path):
         raise DatasetFileError(path, f"unreadable image: {_first_line(error)}") from None
 
 
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+"""NIfTI datatype codes of floating voxels and their numpy types."""
+
+
+def _nifti_header(header: bytes) -> tuple[str, tuple[int, ...], int, int, int] | None:
+    """(byte order, dims, datatype, bits per voxel, data offset) of a NIfTI-1 or NIfTI-2 header."""
+    import struct
+
+    for order in "<>":
+        if len(header) >= 348 and struct.unpack(f"{order}i", header[:4])[0] == 348:
+            dims = struct.unpack(f"{order}8h", header[40:56])
+            datatype, bits = struct.unpack(f"{order}2h", header[70:74])
+            offset = int(struct.unpack(f"{order}f", header[108:112])[0])
+            return order, dims, datatype, bits, offset
+        if len(header) >= 540 and struct.unpack(f"{order}i", header[:4])[0] == 540:
+            datatype, bits = struct.unpack(f"{order}2h", header[12:16])
+            dims = struct.unpack(f"{order}8q", header[16:80])
+            offset = struct.unpack(f"{order}q", header[168:176])[0]
+            return order, dims, datatype, bits, offset
+    return None
+
+
+def _nifti_voxel_count(dims: tuple[int, ...]) -> int:
+    return int(np.prod([max(int(d), 1) for d in dims[1 : 1 + min(max(dims[0], 0), 7)]]))
+
+
+def _open_nifti(path: Path):
+    import gzip
+
+    return gzip.open(path, "rb") if Path(path).name.endswith(".gz") else open(path, "rb")
+
+
 def nifti_truncation(path: Path) -> str | None:
     """Why a NIfTI file is incomplete, or None. ITK reads a truncated NIfTI without complaint and fills
     the missing voxels with zeros, so the stream and the size the header promises are checked here."""
     import gzip
-    import struct
     import zlib
 
-    opener = gzip.open if Path(path).name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
+        with _open_nifti(path) as handle:
             header = handle.read(540)
             length = len(header) + sum(len(chunk) for chunk in iter(lambda: handle.read(1 << 22), b""))
-    except (OSError, EOFError, zlib.error) as error:
-        return f"damaged compressed stream ({error})"
-    for order in "<>":
-        if len(header) >= 348 and struct.unpack(f"{order}i", header[:4])[0] == 348:
-            dims = struct.unpack(f"{order}8h", header[40:56])
-            bits = struct.unpack(f"{order}h", header[72:74])[0]
-            offset = int(struct.unpack(f"{order}f", header[108:112])[0])
-            break
-        if len(header) >= 540 and struct.unpack(f"{order}i", header[:4])[0] == 540:
-            bits = struct.unpack(f"{order}h", header[14:16])[0]
-            dims = struct.unpack(f"{order}8q", header[16:80])
-            offset = struct.unpack(f"{order}q", header[168:176])[0]
-            break
-    else:
+    except gzip.BadGzipFile:
+        # gzip's own message quotes the file's first bytes: never echo file content
+        return "not gzip-compressed although named .gz"
+    except EOFError:
+        return "damaged compressed stream (it ends early)"
+    except (OSError, zlib.error) as error:
+        return f"damaged compressed stream ({type(error).__name__})"
+    parsed = _nifti_header(header)
+    if parsed is None:
         return "not a NIfTI header"
-    voxels = int(np.prod([max(int(d), 1) for d in dims[1 : 1 + min(max(dims[0], 0), 7)]]))
-    expected = max(offset, 348) + voxels * bits // 8
+    _, dims, _, bits, offset = parsed
+    expected = max(offset, 348) + _nifti_voxel_count(dims) * bits // 8
     if length < expected:
         return f"truncated: {length} of {expected} bytes"
     return None
+
+
+def nifti_nonfinite(path: Path) -> int:
+    """How many stored voxels of a floating-point NIfTI file are NaN or infinite. ITK's NIfTI reader
+    turns NaN into 0, so the voxels are read from the file itself; 0 for other voxel types."""
+    with _open_nifti(path) as handle:
+        content = handle.read()
+    parsed = _nifti_header(content[:540])
+    if parsed is None or parsed[2] not in NIFTI_FLOAT_TYPES:
+        return 0
+    order, dims, datatype, _, offset = parsed
+    voxels = np.frombuffer(
+        content, dtype=f"{order}{NIFTI_FLOAT_TYPES[datatype]}", count=_nifti_voxel_count(dims), offset=offset
+    )
+    return int(np.count_nonzero(~np.isfinite(voxels)))
+
+
+def write_image(image, path: Path) -> None:
+    """Write a SimpleITK image to ``path`` atomically, compressed, in the format of its ending. ITK
+    reports a failed NIfTI write (a full disk) only on the console, so the file is checked against
+    its header before it moves into place; a full disk raises
+    :class:`~nnactive_core.io.DiskFullError` naming ``path``."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    ending = next((e for e in SUPPORTED_FILE_ENDINGS if path.name.lower().endswith(e)), path.suffix)
+
+    def write(tmp: Path) -> None:
+        sitk.WriteImage(image, str(tmp), True)
+        if tmp.name.endswith((".nii", ".nii.gz")):
+            problem = nifti_truncation(tmp)
+            if problem is not None:
+                raise OSError(f"{path}: incomplete write ({problem})")
+
+    atomic_write_with(path, write, suffix=ending)
 
 
 def read_image_information(path: Path):

@@ -25,6 +25,7 @@ from nnactive_core.datasets.raw_format import (
     hidden_files,
     list_case_files,
     list_channel_files,
+    nifti_nonfinite,
     read_image,
     read_image_information,
 )
@@ -91,7 +92,7 @@ def validate_dataset(
         for case, channel_files in split_cases.items():
             files = [channel_files[c] for c in sorted(channel_files)]
             free = root / FREE_FOLDER / f"{case}{file_ending}" if split == "pool" else None
-            _check_case(files, labels / f"{case}{file_ending}", free, level, declared, problems)
+            _check_case(case, files, labels / f"{case}{file_ending}", free, level, declared, problems)
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -355,6 +356,7 @@ def _compare(
 
 
 def _check_case(
+    case: str,
     images: list[Path],
     label: Path,
     free: Path | None,
@@ -378,8 +380,16 @@ def _check_case(
         except DatasetFileError as error:
             _add(problems, path, error.reason)
             continue
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            _add(problems, path, "contains NaN or infinite values")
+        bad = int(np.count_nonzero(~np.isfinite(array))) if np.issubdtype(array.dtype, np.floating) else 0
+        if path.name.endswith((".nii", ".nii.gz")):
+            bad = max(bad, nifti_nonfinite(path))
+        if bad:
+            _add(
+                problems,
+                path,
+                f"case {case!r}: {bad} NaN or infinite voxel(s); nnU-Net cannot normalise them "
+                "(replace them, e.g. with the image minimum)",
+            )
     for path, allowed in ((label, declared), (free, declared | {NOT_FREE})):
         if path is None or not path.exists():
             continue

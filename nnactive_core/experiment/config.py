@@ -13,12 +13,14 @@ from typing import Any
 import attrs
 
 from nnactive_core.experiment.layout import CONFIG_FILE
-from nnactive_core.io import JsonFileError, atomic_write_json, read_json
+from nnactive_core.io import JsonFileError, UnsafePathError, atomic_write_json, plain_name, read_json
 from nnactive_core.nnunet.fingerprint import ANNOTATED, FOREGROUND_MODES
 
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
+RUN_DEFAULTS = {"query_size": 20, "query_steps": 5}
+"""What ``nnactive run`` and grid files use where they do not name these fields."""
 _NAME_PATTERN = re.compile(
     r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
@@ -80,8 +82,16 @@ def _plugin_name(instance, attribute, value) -> None:
         _fail(attribute.name, f"must be a plugin name (lower case, digits, '-', '_'), got {value!r}")
 
 
+def _is_plain_name(value) -> bool:
+    try:
+        plain_name(value, source="")
+    except UnsafePathError:
+        return False
+    return True
+
+
 def _dataset(instance, attribute, value) -> None:
-    if not isinstance(value, str) or not DATASET_PATTERN.match(value) or "/" in value:
+    if not _is_plain_name(value) or not DATASET_PATTERN.match(value):
         _fail(attribute.name, f"must be a dataset folder name like 'Dataset004_Hippocampus', got {value!r}")
 
 
@@ -132,6 +142,9 @@ class ExperimentConfig:
     )
     patches_per_case: int | None = attrs.field(default=None, validator=_optional_positive)
     patch_overlap: float = attrs.field(default=0.0, validator=_fraction)
+    clip_patch_to_case: bool = attrs.field(default=False, validator=_bool)
+    """Allow a patch larger than a case along an axis: it then covers the whole case along that axis.
+    Without it such a patch size is refused at setup."""
     free_overlap: float = attrs.field(default=0.4, validator=_fraction)
     folds: int = attrs.field(default=5, validator=_positive)
     train_folds: int | None = attrs.field(default=None, validator=_optional_positive)
@@ -214,6 +227,10 @@ class ExperimentConfig:
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown experiment config field(s) {', '.join(unknown)}")
+        required = [field.name for field in attrs.fields(cls) if field.default is attrs.NOTHING]
+        missing = [name for name in required if name not in payload]
+        if missing:
+            raise ConfigError(f"{source}: missing experiment config field(s) {', '.join(missing)}")
         try:
             return cls(**payload)
         except TypeError as error:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnactive_core.experiment.oracle import label_dtype
-from nnactive_core.io import JsonFileError, read_json
+from nnactive_core.io import JsonFileError, contained, plain_name, read_json
 from nnactive_core.patches.patch import Patch, load_loop, loop_file_name, loop_files
 
 if TYPE_CHECKING:
@@ -71,7 +71,15 @@ def imported_labels(layout: ExperimentLayout, loop: int) -> Callable[[str], np.n
     cases = stored.get("cases")
     if stored.get("patches") != current or not isinstance(cases, dict):
         return None
-    files = {case: folder / str(entry.get("file", "")) for case, entry in cases.items()}
+    source = f"{folder / STORED_MANIFEST} case"
+    files = {
+        case: contained(
+            folder,
+            plain_name(entry.get("file") if isinstance(entry, dict) else None, source=f"{source} {case!r}"),
+            source=f"{source} {case!r}",
+        )
+        for case, entry in cases.items()
+    }
     if not all(path.is_file() for path in files.values()):
         return None
 

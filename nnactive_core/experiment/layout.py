@@ -21,6 +21,7 @@ from pathlib import Path
 import attrs
 
 from nnactive_core.datasets.raw_format import SPLITS
+from nnactive_core.io import plain_name
 from nnactive_core.nnunet.environment import NnunetFolders
 
 RAW_ENV = "nnActive_raw"
@@ -31,6 +32,8 @@ IDS_FOLDER = ".nnactive_ids"
 FIRST_ID = 1
 RESULTS_GROUP = "nnActive_results"
 ANALYSIS_FOLDER = "analysis"
+PLANNING_LOCK_FILE = ".nnactive_planning.lock"
+"""In a base dataset's preprocessed folder: taken by the one process that plans it."""
 
 # the results folder of one experiment
 CONFIG_FILE = "config.json"
@@ -68,6 +71,12 @@ class LayoutError(RuntimeError):
     """A missing environment variable or an experiment that cannot be found."""
 
 
+def _folder_name(instance, attribute, value) -> None:
+    """Dataset and experiment folder names come from configs, grid files and listings; as plain names
+    they keep every path built from them inside its root."""
+    plain_name(value, source=f"experiment layout field {attribute.name!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Roots:
     raw: Path = attrs.field(converter=lambda p: Path(p).absolute())
@@ -101,21 +110,21 @@ class Roots:
         return NnunetFolders.under(self.raw)
 
     def base_raw(self, dataset: str) -> Path:
-        return self.base_nnunet.raw_dataset(dataset)
+        return self.base_nnunet.raw_dataset(plain_name(dataset, source="base dataset"))
 
     def base_preprocessed(self, dataset: str) -> Path:
-        return self.base_nnunet.preprocessed_dataset(dataset)
+        return self.base_nnunet.preprocessed_dataset(plain_name(dataset, source="base dataset"))
 
     def group_nnunet(self, dataset: str) -> NnunetFolders:
         """The nnU-Net folders of the experiments of one base dataset."""
-        return NnunetFolders.under(self.data / dataset)
+        return NnunetFolders.under(self.data / plain_name(dataset, source="base dataset"))
 
     def results_group(self, dataset: str) -> Path:
-        return self.results / dataset / RESULTS_GROUP
+        return self.results / plain_name(dataset, source="base dataset") / RESULTS_GROUP
 
     def analysis(self, dataset: str) -> Path:
         """Tables and plots over the experiments of one base dataset (what the demo writes)."""
-        return self.results / dataset / ANALYSIS_FOLDER
+        return self.results / plain_name(dataset, source="base dataset") / ANALYSIS_FOLDER
 
 
 @attrs.frozen(kw_only=True)
@@ -123,8 +132,8 @@ class ExperimentLayout:
     """All paths of one experiment; ``folder`` is ``DatasetNNN_<experiment name>``."""
 
     roots: Roots
-    base: str
-    folder: str
+    base: str = attrs.field(validator=_folder_name)
+    folder: str = attrs.field(validator=_folder_name)
 
     @property
     def experiment_id(self) -> int:
@@ -173,6 +182,11 @@ class ExperimentLayout:
         return self.roots.base_preprocessed(self.base)
 
     @property
+    def base_planning_lock(self) -> Path:
+        """What the experiments of a base dataset lock to plan it one at a time."""
+        return self.base_preprocessed / PLANNING_LOCK_FILE
+
+    @property
     def config_file(self) -> Path:
         return self.results / CONFIG_FILE
 
@@ -200,6 +214,11 @@ class ExperimentLayout:
     def annotated_classes_file(self) -> Path:
         """Case -> label values annotated in it, for the class-ensuring splits."""
         return self.results / ANNOTATED_CLASSES_FILE
+
+    @property
+    def id_reservation(self) -> Path:
+        """What keeps the experiment's id taken within its group (see :func:`reserve_experiment_id`)."""
+        return self.group / IDS_FOLDER / str(self.experiment_id)
 
     def annotations(self, loop: int) -> Path:
         """Where the annotators' labels imported for loop file ``loop`` are kept (human mode)."""

@@ -3,15 +3,22 @@
 A lock whose process is gone (killed, even with SIGKILL, or the machine rebooted) is stale and taken
 over silently; a lock held by a live process refuses the second run with a message naming it. The
 start time guards against pid reuse: a new process with the old pid has another start time.
+
+Work shared by experiments that several of them may start at once (planning their base dataset, when
+the tasks of a grid start together) takes a :func:`waiting_lock` instead: one process does the work,
+the others wait and then find it done.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -170,3 +177,24 @@ def lock_holder(folder: Path) -> LockOwner | None:
     if holder is None or holder.is_alive() is False:
         return None
     return holder
+
+
+@contextmanager
+def waiting_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if needed) inside the block; a second
+    process waits until the first leaves it (``on_wait`` is called once when it has to). POSIX record
+    locks belong to the process: the kernel drops them when it dies, even by SIGKILL, so the lock
+    never goes stale, and they hold across the nodes of a cluster on NFS."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.lockf(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(handle, fcntl.LOCK_UN)

@@ -19,6 +19,7 @@ import numpy as np
 from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout
+from nnactive_core.experiment.lock import waiting_lock
 from nnactive_core.experiment.records import read_annotated_classes
 
 if TYPE_CHECKING:
@@ -66,8 +67,12 @@ def prepare_plans(
 
     base = layout.roots.base_nnunet
     if not is_planned(base, layout.base):
-        reporter.say(f"planning the base dataset {layout.base} with nnU-Net (once)")
-        plan_dataset(base, layout.base)
+        # grid tasks that start together would all plan the shared base dataset into the same files
+        waiting = f"waiting for another process to plan the base dataset {layout.base}"
+        with waiting_lock(layout.base_planning_lock, on_wait=lambda: reporter.say(waiting)):
+            if not is_planned(base, layout.base):
+                reporter.say(f"planning the base dataset {layout.base} with nnU-Net (once)")
+                plan_dataset(base, layout.base)
     annotated = sorted(read_annotated_classes(layout))
     prepare_experiment_plans(
         base,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnactive_core.datasets.api import NOT_FREE
-from nnactive_core.io import atomic_write_with
+from nnactive_core.datasets.raw_format import write_image
 from nnactive_core.patches.patch import Patch
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ def _write_like(reference: Path, array: np.ndarray, target: Path) -> None:
     image.SetOrigin(reader.GetOrigin())
     image.SetSpacing(reader.GetSpacing())
     image.SetDirection(reader.GetDirection())
-    suffix = "".join(Path(target).suffixes)
-    atomic_write_with(target, lambda tmp: sitk.WriteImage(image, str(tmp), True), suffix=suffix)
+    write_image(image, target)
 
 
 def write_partial_labels(

@@ -3,17 +3,18 @@
 Loop k: preprocess the cases whose labels changed -> train the folds -> validate on the held-out set
 -> (not in the last loop) query with the strategy -> annotate through the oracle. ``state.json`` names
 the next step and is saved after each step (and each trained fold); every output is written
-atomically, so a run killed at any moment, even with SIGKILL, resumes where it stopped.
+atomically, so a run killed at any moment, even with SIGKILL, resumes where it stopped; a resumed run
+first removes the temporary files a killed write left behind. SIGTERM and Ctrl-C stop a run between
+two instructions without recording an error: the experiment counts as stopped and resumes.
 
 ``NNACTIVE_TEST_KILL_AT=<point>`` makes the process SIGKILL itself at a named point (see
-:func:`kill_point`); the resume tests use it to stop a run precisely mid-training, mid-query or between
-writing a step's outputs and saving the state.
+:func:`nnactive_core.io.kill_point`); the resume tests use it to stop a run precisely mid-training,
+mid-query or between writing a step's outputs and saving the state.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -27,10 +28,19 @@ from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.loop_checks import check_loop_files
 from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
 from nnactive_core.experiment.progress import Reporter
 from nnactive_core.experiment.querying import run_query, save_query
-from nnactive_core.experiment.setup import check_config, open_dataset, plugin_uses, run_setup_step
+from nnactive_core.experiment.removal import experiment_folders
+from nnactive_core.experiment.setup import (
+    check_config,
+    checked_device,
+    open_dataset,
+    plugin_uses,
+    run_setup_step,
+)
+from nnactive_core.experiment.signals import describe, terminate_as_interrupt
 from nnactive_core.experiment.state import (
     ANNOTATE,
     PREPROCESS,
@@ -43,15 +53,13 @@ from nnactive_core.experiment.state import (
     save_state,
 )
 from nnactive_core.experiment.versions import check_versions, used_distributions
-from nnactive_core.io import JsonFileError, atomic_write_json, read_json
+from nnactive_core.io import JsonFileError, atomic_write_json, kill_point, read_json, remove_temp_files
 from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, read_loop_files
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
     from nnactive_core.plugins import Registry
     from nnactive_core.query.engine import CaseInput
-
-KILL_ENV = "NNACTIVE_TEST_KILL_AT"
 
 
 class RunError(RuntimeError):
@@ -61,12 +69,6 @@ class RunError(RuntimeError):
 class WaitingForAnnotators(Exception):
     """Human mode: the query is out and its labels are not imported yet. Not an error: the state
     stays at the annotate step and the next `nnactive run` continues from the imported labels."""
-
-
-def kill_point(name: str) -> None:
-    """SIGKILL this process when ``NNACTIVE_TEST_KILL_AT`` names this point (testing resumption)."""
-    if os.environ.get(KILL_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @attrs.define
@@ -129,6 +131,12 @@ class Runner:
                 self.reporter.step_done()
                 self.reporter.say(str(waiting))
                 return state
+            except KeyboardInterrupt as interrupt:
+                self.reporter.info(
+                    f"loop {state.loop} {state.step}: stopped by {describe(interrupt)}; `nnactive run` "
+                    "resumes here"
+                )
+                raise
             except BaseException as error:
                 message = f"loop {state.loop} {state.step}: {type(error).__name__}: {error}"
                 self.reporter.error(f"{message}\n{traceback.format_exc()}")
@@ -304,7 +312,7 @@ def run_experiment(
     registry = registry or load_registry()
     config = ExperimentConfig.load(layout.results)
     check_config(config, registry)
-    with ExperimentLock(layout.results):
+    with ExperimentLock(layout.results), terminate_as_interrupt():
         check_versions(
             layout.results, used_distributions(registry, plugin_uses(config)), allow_version_change
         )
@@ -313,10 +321,14 @@ def run_experiment(
         state.check(config.query_steps, existing)
         if state.finished:
             return state
+        removed = remove_temp_files(experiment_folders(layout))
         dataset = open_dataset(config, layout.roots, registry)
-        device = nnunet_steps.device_name(config)
+        check_loop_files(layout.raw, dataset, config)
+        device = checked_device(config)
         with Reporter(
             layout.results, layout.name, config.query_steps, display=display, echo=echo
         ) as reporter:
             reporter.info(f"run: loop {state.loop}, step {state.step}, device {device}, pid {os.getpid()}")
+            for path in removed:
+                reporter.info(f"removed {path}, left by a write that was killed")
             return Runner(layout, config, dataset, registry, reporter, device).run(state)

@@ -1,9 +1,12 @@
 """``nnactive setup``: check everything, create the experiment's folders, then run the setup step.
 
-Nothing is written before the strategy, starting budget, dataset adapter, training profile and base
-dataset are known to be usable. The setup step itself (experiment ``dataset.json`` and symlinks, the
-starting budget ``loop_000.json``, partial labels, costs, plans and splits) is restartable like every
-other step: a killed setup finishes with the next ``nnactive setup`` or ``nnactive run``.
+Nothing is written before the strategy, starting budget, dataset adapter, training profile, device
+and base dataset are known to be usable, and the patches and queries to fit the pool
+(:mod:`~nnactive_core.experiment.pool_fit`). The setup step itself (experiment ``dataset.json`` and
+symlinks, the starting budget ``loop_000.json``, partial labels, costs, plans and splits) is restartable
+like every other step: a killed setup finishes with the next ``nnactive setup`` or ``nnactive run``.
+When the setup step of an experiment created by the same call fails, the experiment is removed again
+(folders and id), so that the corrected command starts afresh.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ from nnactive_core.experiment.layout import (
     reserve_experiment_id,
 )
 from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.loop_checks import check_loop_files
 from nnactive_core.experiment.oracle import write_partial_labels
+from nnactive_core.experiment.pool_fit import PoolFitError, check_pool_fit
 from nnactive_core.experiment.progress import Reporter
 from nnactive_core.experiment.querying import resolve_strategy, starting_budget
+from nnactive_core.experiment.removal import experiment_folders, remove_experiment
 from nnactive_core.experiment.state import SETUP, State, load_state, save_state
 from nnactive_core.experiment.versions import check_versions, used_distributions
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import atomic_write_json, remove_temp_files
 from nnactive_core.patches.patch import loop_file_name, save_loop
 
 if TYPE_CHECKING:
@@ -66,8 +72,10 @@ def check_config(config: ExperimentConfig, registry: Registry) -> None:
     try:
         training = get_profile(config.training_profile, **config.training_overrides)
     except (ValueError, TypeError) as error:
+        given = ", ".join(f"{key}={value!r}" for key, value in config.training_overrides.items())
         raise SetupError(
-            f"experiment config field 'training_profile'/'training_overrides': {error}"
+            f"experiment config field 'training_profile' ({config.training_profile!r}) / "
+            f"'training_overrides' ({given or 'none'}): {error}"
         ) from None
     for field in ("val_mirroring", "query_mirroring"):
         if getattr(config, field) and not training.mirroring:
@@ -75,6 +83,18 @@ def check_config(config: ExperimentConfig, registry: Registry) -> None:
                 f"experiment config field {field!r}: the training profile {config.training_profile!r} trains "
                 "without mirroring, so prediction cannot mirror; set it to false"
             )
+
+
+def checked_device(config: ExperimentConfig) -> str:
+    """The torch device the experiment runs on, checked to exist here."""
+    try:
+        return nnunet_steps.device_name(config)
+    except ValueError as error:
+        raise SetupError(f"experiment config field 'device': {error}") from None
+
+
+def removal_hint(name: str) -> str:
+    return f"to start it over, remove it with `nnactive remove --experiment {name}`"
 
 
 def open_dataset(config: ExperimentConfig, roots: Roots, registry: Registry) -> Dataset:
@@ -89,7 +109,13 @@ def open_dataset(config: ExperimentConfig, roots: Roots, registry: Registry) -> 
         )
     try:
         dataset = adapter.open(location, **config.dataset_options)
-    except (ValueError, TypeError, KeyError, OSError) as error:
+    except TypeError as error:
+        options = ", ".join(f"{key}={value!r}" for key, value in config.dataset_options.items())
+        raise SetupError(
+            f"experiment config field 'dataset_options' ({options or 'none'}): dataset adapter "
+            f"{config.dataset_adapter!r}: {error}"
+        ) from None
+    except (ValueError, KeyError, OSError) as error:
         raise SetupError(f"base dataset {config.dataset} ({config.dataset_adapter}): {error}") from None
     if not dataset.validation_cases():
         raise SetupError(
@@ -179,9 +205,7 @@ def run_setup_step(
     write_raw_folder(dataset, layout)
     reporter.info(f"starting budget: {config.sbs} patches by {config.starting_budget}")
     if (layout.raw / loop_file_name(0)).is_file():
-        from nnactive_core.patches.patch import load_loop
-
-        patches = load_loop(layout.raw / loop_file_name(0))
+        patches = check_loop_files(layout.raw, dataset, config)[0]
     else:
         patches = starting_budget(config, dataset, registry, device).patches
         save_loop(layout.raw, 0, patches)
@@ -206,22 +230,46 @@ def setup_experiment(
 
     registry = registry or load_registry()
     check_config(config, registry)
+    device = device or checked_device(config)
     dataset = open_dataset(config, roots, registry)
+    new = find_experiment(roots, config.name()) is None
+    warnings: list[str] = []
+    if new:
+        try:
+            warnings = check_pool_fit(config, dataset, registry)
+        except PoolFitError as error:
+            raise SetupError(str(error)) from None
     layout = create_experiment(config, roots, registry)
+    quiet = echo or (lambda line: None)
+    failure = None
     with ExperimentLock(layout.results):
         state = load_state(layout.results)
         if state.step != SETUP:
             return layout
-        quiet = echo or (lambda line: None)
+        remove_temp_files(experiment_folders(layout))
         with Reporter(layout.results, layout.name, config.query_steps, display=False, echo=quiet) as active:
+            for warning in warnings:
+                active.say(f"warning: {warning}")
             try:
-                run_setup_step(
-                    layout, config, dataset, registry, active, device or nnunet_steps.device_name(config)
-                )
+                run_setup_step(layout, config, dataset, registry, active, device)
             except Exception as error:
+                failure = error
                 message = f"setup of {layout.name}: {type(error).__name__}: {error}"
                 active.error(f"{message}\n{traceback.format_exc()}")
-                save_state(layout.results, state.with_error(message))
-                raise SetupError(f"{message}; details in {layout.log_file}") from error
-            save_state(layout.results, state.advance(config.query_steps))
+                if not new:
+                    save_state(layout.results, state.with_error(message))
+                    raise SetupError(
+                        f"{message}; details in {layout.log_file}; fix the cause and run the command "
+                        f"again, or {removal_hint(layout.name)}"
+                    ) from error
+            else:
+                save_state(layout.results, state.advance(config.query_steps))
+        if failure is not None:
+            # the experiment was created by this call: nothing of it stays, the id is free again
+            remove_experiment(layout)
+    if failure is not None:
+        raise SetupError(
+            f"setup of {layout.name}: {type(failure).__name__}: {failure}; nothing was kept (experiment "
+            "removed again): fix the cause and run the command again"
+        ) from failure
     return layout

@@ -24,8 +24,19 @@ class LaunchJob:
 class JobOutcome:
     experiment: str
     state: str
-    """``done``, ``failed``, ``submitted`` (handed to a scheduler) or ``written`` (command lists)."""
+    """``done``, ``failed``, ``submitted`` (handed to a scheduler), ``written`` (command lists),
+    ``stopped`` (interrupted, resumes) or ``not started``."""
     detail: str = ""
+
+
+class LaunchInterrupted(KeyboardInterrupt):
+    """SIGTERM or Ctrl-C stopped a launcher that runs the jobs itself, after it stopped them;
+    ``outcomes`` says what became of each job, ``signal_number`` which signal it was."""
+
+    def __init__(self, outcomes: Sequence[JobOutcome], signal_number: int) -> None:
+        self.outcomes = list(outcomes)
+        self.signal_number = signal_number
+        super().__init__(f"interrupted by signal {signal_number}")
 
 
 class Launcher:
@@ -38,6 +49,12 @@ class Launcher:
 
     def launch(self, jobs: Sequence[LaunchJob], **options) -> list[JobOutcome]:
         raise NotImplementedError
+
+    def active_jobs(self, experiments: Sequence[str], **options) -> Mapping[str, str]:
+        """Of ``experiments``, those with a job this launcher submitted that the scheduler still holds
+        (queued, pending a requeue, running), each with a one-line description. ``nnactive grid run``
+        launches none of them again. Launchers that cannot tell return nothing."""
+        return {}
 
     def validate_options(self, options: Mapping[str, object]) -> None:
         unknown = sorted(set(options) - set(self.options))

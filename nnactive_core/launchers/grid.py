@@ -11,7 +11,7 @@ wins)::
 
     [experiment]                # any ExperimentConfig field, shared by all experiments
     patch_size = [20, 20, 20]
-    query_steps = 5
+    query_steps = 5             # the default, as for `nnactive run`
 
     [dataset.Dataset027_ACDC]   # per-dataset overrides of [experiment]
     patch_size = [4, 40, 40]
@@ -37,7 +37,7 @@ from typing import Any
 
 import attrs
 
-from nnactive_core.experiment.config import ConfigError, ExperimentConfig, read_only_mapping
+from nnactive_core.experiment.config import RUN_DEFAULTS, ConfigError, ExperimentConfig, read_only_mapping
 from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.launchers.api import LaunchJob, log_path
 
@@ -240,7 +240,8 @@ def expand(spec: GridSpec) -> list[ExperimentConfig]:
     seen: dict[str, str] = {}
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values, strict=True))
-        fields = {**shared, **spec.per_dataset.get(point["dataset"], {}), **point}
+        defaults = {"query_steps": RUN_DEFAULTS["query_steps"]}
+        fields = {**defaults, **shared, **spec.per_dataset.get(point["dataset"], {}), **point}
         where = ", ".join(f"{key}={value}" for key, value in point.items())
         try:
             config = ExperimentConfig.from_json(fields, source=f"{spec.source} ({where})")

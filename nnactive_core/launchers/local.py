@@ -3,6 +3,10 @@
 Each job's output (stdout and stderr) is appended to its log file, so a resumed experiment keeps
 the history of its earlier attempts. With ``gpus=0,1`` every running job gets one of the listed
 devices through ``CUDA_VISIBLE_DEVICES`` and at most one job runs per device.
+
+SIGTERM or Ctrl-C to the launcher stops every running job the same way (SIGTERM, SIGKILL after a grace
+period), waits for them and raises :class:`~nnactive_core.launchers.api.LaunchInterrupted` with each
+job's outcome: ``stopped`` for the interrupted ones, which resume from their own state.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import IO
 
 import attrs
 
-from nnactive_core.launchers.api import JobOutcome, Launcher, LaunchJob
+from nnactive_core.experiment.signals import describe, signal_number, terminate_as_interrupt
+from nnactive_core.launchers.api import JobOutcome, Launcher, LaunchInterrupted, LaunchJob
 
 logger = logging.getLogger(__name__)
 
@@ -96,18 +101,34 @@ def _outcome(running: _Running, returncode: int) -> JobOutcome:
 
 def _stop_all(running: list[_Running]) -> None:
     """Interrupted launcher: ask every child to stop (it resumes later from its own state), then kill
-    whatever is still alive after the grace period."""
+    whatever is still alive after the grace period, or at once on a second interrupt."""
     for entry in running:
         if entry.process.poll() is None:
             entry.process.terminate()
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for entry in running:
-        try:
-            entry.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            entry.process.kill()
+    try:
+        for entry in running:
+            try:
+                entry.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                entry.process.kill()
+    finally:
+        for entry in running:
+            if entry.process.poll() is None:
+                entry.process.kill()
             entry.process.wait()
-        entry.log.close()
+            entry.log.close()
+
+
+def _stopped(running: _Running, why: str) -> JobOutcome:
+    name = running.job.experiment
+    if running.process.returncode == 0:
+        logger.info("finished %s", name)
+        return JobOutcome(experiment=name, state="done")
+    logger.warning("stopped %s (%s)", name, why)
+    return JobOutcome(
+        experiment=name, state="stopped", detail=f"stopped by {why}; `nnactive grid run` resumes it"
+    )
 
 
 def run_local(jobs: Sequence[LaunchJob], parallel: int, devices: Sequence[str] = ()) -> list[JobOutcome]:
@@ -119,31 +140,53 @@ def run_local(jobs: Sequence[LaunchJob], parallel: int, devices: Sequence[str] =
     running: dict[int, _Running] = {}
     outcomes: dict[int, JobOutcome] = {}
     try:
-        while pending or running:
-            while pending and slots:
-                index, job = pending.pop(0)
-                device = slots.pop(0)
-                try:
-                    running[index] = _start(job, device)
-                except OSError as error:
-                    slots.insert(0, device)
-                    outcomes[index] = JobOutcome(
-                        experiment=job.experiment,
-                        state="failed",
-                        detail=f"could not start {job.argv[0]}: {error}",
-                    )
-            for index, entry in list(running.items()):
-                returncode = entry.process.poll()
-                if returncode is not None:
-                    outcomes[index] = _outcome(entry, returncode)
-                    slots.append(entry.device)
-                    del running[index]
-            if running:
-                time.sleep(POLL_SECONDS)
+        with terminate_as_interrupt():
+            _run_all(pending, running, outcomes, slots)
+    except KeyboardInterrupt as interrupt:
+        why = describe(interrupt)
+        _stop_all(list(running.values()))
+        for index, entry in running.items():
+            outcomes[index] = _stopped(entry, why)
+        for index, job in pending:
+            outcomes[index] = JobOutcome(
+                experiment=job.experiment, state="not started", detail=f"{why} came before its start"
+            )
+        ordered = [outcomes[index] for index in sorted(outcomes)]
+        raise LaunchInterrupted(ordered, signal_number(interrupt)) from None
     except BaseException:
         _stop_all(list(running.values()))
         raise
     return [outcomes[index] for index in range(len(jobs))]
+
+
+def _run_all(
+    pending: list[tuple[int, LaunchJob]],
+    running: dict[int, _Running],
+    outcomes: dict[int, JobOutcome],
+    slots: list[str | None],
+) -> None:
+    """Start jobs while slots are free, collect the finished ones, until none is left."""
+    while pending or running:
+        while pending and slots:
+            index, job = pending.pop(0)
+            device = slots.pop(0)
+            try:
+                running[index] = _start(job, device)
+            except OSError as error:
+                slots.insert(0, device)
+                outcomes[index] = JobOutcome(
+                    experiment=job.experiment,
+                    state="failed",
+                    detail=f"could not start {job.argv[0]}: {error}",
+                )
+        for index, entry in list(running.items()):
+            returncode = entry.process.poll()
+            if returncode is not None:
+                outcomes[index] = _outcome(entry, returncode)
+                slots.append(entry.device)
+                del running[index]
+        if running:
+            time.sleep(POLL_SECONDS)
 
 
 class LocalLauncher(Launcher):

@@ -36,6 +36,7 @@ from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from nnactive_core.nnunet.checkpoints import save_checkpoint
 from nnactive_core.nnunet.environment import augmentation_workers
 from nnactive_core.nnunet.profiles import TrainingProfile
 
@@ -273,7 +274,7 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
             "trainer_name": self.__class__.__name__,
             "inference_allowed_mirroring_axes": _plain(self.inference_allowed_mirroring_axes),
         }
-        torch.save(checkpoint, filename)
+        save_checkpoint(checkpoint, filename)
 
 
 def _plain(value):

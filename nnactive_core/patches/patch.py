@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from nnactive_core.io import JsonFileError, atomic_write_text, read_json
+from nnactive_core.io import JsonFileError, atomic_write_text, plain_name, read_json
 
 LOOP_FILE_PATTERN = re.compile(r"^loop_(\d{3,})\.json$")
 
@@ -31,13 +31,15 @@ def int_triple(value: int | Sequence[int]) -> tuple[int, int, int]:
 
 @attrs.frozen(kw_only=True)
 class Patch:
-    """An axis-aligned 3D box on one case. ``file`` is the label file name with its ending."""
+    """An axis-aligned 3D box on one case. ``file`` is the label file name with its ending: a plain
+    name, since readers join it to their folders."""
 
     file: str
     start: tuple[int, int, int] = attrs.field(converter=int_triple)
     size: tuple[int, int, int] = attrs.field(converter=int_triple)
 
     def __attrs_post_init__(self) -> None:
+        plain_name(self.file, source="patch field 'file'")
         if any(s < 0 for s in self.start):
             raise ValueError(f"patch on {self.file!r}: negative start {self.start}")
         if any(s <= 0 for s in self.size):

@@ -71,7 +71,7 @@ def fake_experiment(
     _write(results / "state.json", state)
     _write(results / "versions.json", {"nnactive-core": "0.1.0"})
     if with_paths:
-        _write(results / "paths.json", {"raw": str(raw), "base_raw": str(root / "base_raw")})
+        _write(results / "paths.json", {"raw": str(raw), "base_raw": str(root / "raw" / base)})
     _write(raw / "dataset.json", {"labels": {**LABELS, "ignore": 3}, "file_ending": ".nii.gz"})
     fg_voxels = fg_voxels or [20 * b for b in budgets]
     previous = 0

@@ -1,6 +1,8 @@
 """Import of annotators' labels: a correct export is stored and served to the runner; every kind of
 mistake is reported naming its file, all at once, and nothing is written."""
 
+import os
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -163,3 +165,17 @@ def test_a_stored_import_no_longer_counts_once_the_loop_is_queried_again(fake, h
     assert imported_labels(fake.layout, 1) is not None
     save_loop(fake.layout.raw, 1, LOOP1[:2])
     assert imported_labels(fake.layout, 1) is None
+
+
+def test_stored_annotations_follow_the_umask_as_exports_do(fake, handle, export):
+    fill_from_truth(export, fake.dataset)
+    previous = os.umask(0o022)
+    try:
+        import_labels(handle, export)
+    finally:
+        os.umask(previous)
+    folder = fake.layout.annotations(1)
+    paths = [folder, *folder.rglob("*")]
+    assert all(p.stat().st_mode & 0o777 == (0o755 if p.is_dir() else 0o644) for p in paths), [
+        oct(p.stat().st_mode) for p in paths
+    ]

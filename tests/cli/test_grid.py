@@ -18,6 +18,7 @@ from nnactive_core.experiment.layout import Roots, find_experiment
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers import grid as grid_module
+from nnactive_core.launchers.local import LocalLauncher
 
 GRID = """
 [grid]
@@ -234,3 +235,20 @@ def test_grid_help_stays_light():
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert run.stdout.strip().endswith("HEAVY:"), run.stdout
+
+
+def test_run_leaves_alone_stopped_experiments_the_launcher_still_holds(roots, grid_file, monkeypatch):
+    queued = create(roots, config(seed=2), State(loop=1, step="train"))
+    create(roots, config(seed=3), State(loop=1, step="query"))
+    asked = []
+
+    def active_jobs(self, experiments, **options):
+        asked.extend(experiments)
+        return {queued.name: "slurm job 41 is PENDING"}
+
+    monkeypatch.setattr(LocalLauncher, "active_jobs", active_jobs)
+    result = invoke("grid", "run", str(grid_file), "--launcher", "local")
+    assert result.exit_code == 0, result.output
+    assert sorted(asked) == sorted([queued.name, config(seed=3).name()])  # only the stopped ones
+    assert f"skipping {queued.name}: slurm job 41 is PENDING" in result.output
+    assert states(grid_file) == {1: "done", 2: "stopped", 3: "done", 4: "done", 5: "done"}

@@ -42,7 +42,25 @@ def test_nan_in_a_format_that_keeps_it(tmp_path, make_dataset):
     written = sitk.GetImageFromArray(image)
     written.SetSpacing((1.0, 1.0, 2.0))
     sitk.WriteImage(written, str(root / "imagesTr" / "c_0000.nrrd"))
-    assert _messages(root) == ["imagesTr/c_0000.nrrd: contains NaN or infinite values"]
+    assert _messages(root) == [
+        "imagesTr/c_0000.nrrd: case 'c': 1 NaN or infinite voxel(s); nnU-Net cannot normalise them "
+        "(replace them, e.g. with the image minimum)"
+    ]
+
+
+def test_nan_and_infinity_in_nifti_which_itk_reads_as_zero(tmp_path, make_dataset):
+    """ITK's NIfTI reader turns NaN into 0, so the voxels are checked in the file itself."""
+    root = make_dataset(tmp_path / "Dataset024_Toy")
+    image = np.ones(SHAPE, dtype=np.float32)
+    image[1, 1, 1], image[2, 2, 2] = np.nan, -np.inf
+    written = sitk.GetImageFromArray(image)
+    written.SetSpacing((1.0, 1.0, 2.0))
+    sitk.WriteImage(written, str(root / "imagesTr" / "c_0000.nii.gz"), True)
+    assert _messages(root) == [
+        "imagesTr/c_0000.nii.gz: case 'c': 2 NaN or infinite voxel(s); nnU-Net cannot normalise them "
+        "(replace them, e.g. with the image minimum)"
+    ]
+    assert _messages(root, level="headers") == []
 
 
 def test_label_declarations(tmp_path, make_dataset):

@@ -16,6 +16,7 @@ from e2e.runs import (
     experiment_in,
     nnactive,
     run_arguments,
+    temp_files,
 )
 
 from nnactive_core.experiment.layout import Roots
@@ -47,14 +48,15 @@ def e2e_runs(e2e_base) -> E2ERuns:
     assert outputs[0].returncode == 0, outputs[0].stdout + outputs[0].stderr
     reference_run = experiment_in(reference, outputs)
 
-    killed = []
+    killed, left = [], {}
     for point in KILL_POINTS:
         result = nnactive(["run", *run_arguments()], resumed, kill_at=point)
         killed.append(result)
         assert result.returncode == -9, f"not killed at {point}: {result.stdout}{result.stderr}"
+        left[point] = temp_files(base / "resumed")
     last = nnactive(["run", "--experiment", reference_run.layout.name], resumed)
     assert last.returncode == 0, last.stdout + last.stderr
-    return E2ERuns(reference=reference_run, resumed=experiment_in(resumed, [*killed, last]))
+    return E2ERuns(reference=reference_run, resumed=experiment_in(resumed, [*killed, last]), temp_files=left)
 
 
 @pytest.fixture(scope="session")

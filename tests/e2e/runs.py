@@ -13,16 +13,20 @@ import attrs
 
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout, Roots, list_experiments
+from nnactive_core.io import TEMP_FILE_PATTERN
 
 STRATEGY = "pred_entropy"
 SECOND_STRATEGY = "class_power_pe66_exp"
 DATA_OPTIONS = {"n_cases": 8, "n_validation": 2, "size": 32}
 TRAINING = {"epochs": 2, "iterations_per_epoch": 2, "val_iterations_per_epoch": 0, "patch_size": [16, 16, 16]}
+WRITE_KILL_POINT = "write:loop_001/costs.json"
+"""Inside the annotate step's atomic write of the new costs: its temporary file is left behind."""
 KILL_POINTS = (
     "train:0:1:1",  # mid-training: fold 0 finished, fold 1 after its first epoch
     "query:0:case:3",  # mid-query: four pool cases predicted
     "query:0:before-state",  # loop_001.json written, state not yet saved
     "annotate:0:labels-written",  # partial labels rewritten, costs and splits not yet
+    WRITE_KILL_POINT,
 )
 TIMEOUT = 900
 
@@ -69,6 +73,13 @@ class Experiment:
 class E2ERuns:
     reference: Experiment
     resumed: Experiment
+    temp_files: dict[str, list[Path]]
+    """Kill point -> the temporary files of atomic writes in the resumed experiment's folders right
+    after the run killed there."""
+
+
+def temp_files(folder: Path) -> list[Path]:
+    return sorted(path for path in Path(folder).rglob(".*") if TEMP_FILE_PATTERN.match(path.name))
 
 
 def experiment_in(roots: Roots, outputs: list[subprocess.CompletedProcess]) -> Experiment:

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from e2e.runs import KILL_POINTS, read_json
+from e2e.runs import KILL_POINTS, WRITE_KILL_POINT, read_json, temp_files
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.oracle import patches_by_file
@@ -111,3 +111,14 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_loop_files(e2e_runs):
         ours = read_json(resumed.loop_results(loop) / "costs.json")
         assert ours == read_json(reference.loop_results(loop) / "costs.json")
     assert "--force" not in " ".join(e2e_runs.resumed.outputs[-1].args)
+
+
+def test_a_run_killed_inside_a_write_of_the_annotate_step_leaves_no_temporary_file_after_resuming(
+    e2e_runs, e2e_base
+):
+    left = e2e_runs.temp_files[WRITE_KILL_POINT]
+    assert [path.name.startswith(".costs.json.") for path in left] == [True], left
+    assert not any(path.exists() for path in left)
+    assert temp_files(e2e_base / "resumed") == []
+    costs = e2e_runs.resumed.layout.costs_file(1)
+    assert read_json(costs) == read_json(e2e_runs.reference.layout.costs_file(1))

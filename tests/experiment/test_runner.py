@@ -11,7 +11,7 @@ from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.layout import LOCK_FILE, Roots
 from nnactive_core.experiment.loop_warnings import DICE_FELL, NO_FOREGROUND, experiment_warnings
-from nnactive_core.experiment.runner import KILL_ENV, RunError, kill_point, run_experiment
+from nnactive_core.experiment.runner import RunError, run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
 from nnactive_core.io import atomic_write_json
@@ -167,8 +167,18 @@ def test_a_missing_loop_file_is_detected_before_running(tmp_path, monkeypatch):
         run_experiment(layout, display=False, echo=lambda line: None)
 
 
-def test_kill_point_only_fires_for_its_name(monkeypatch):
-    monkeypatch.setenv(KILL_ENV, "train:0:1:1")
-    kill_point("train:0:1:2")  # another point: nothing happens
-    monkeypatch.delenv(KILL_ENV)
-    kill_point("train:0:1:1")
+def test_a_resumed_run_removes_the_temporary_files_of_killed_writes_and_logs_them(tmp_path, monkeypatch):
+    layout, _ = run(tmp_path, monkeypatch)
+    left = [
+        layout.results / ".state.json.a1b2c3d4.tmp",
+        layout.loop_results(0) / ".costs.json.a1b2c3d4.tmp",
+        layout.labels / ".demo_000.nii.gz.a1b2c3d4.tmp.nii.gz",
+    ]
+    kept = layout.results / "notes.tmp"
+    for path in [*left, kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    run_experiment(layout, display=False, echo=lambda line: None)
+    assert not any(path.exists() for path in left) and kept.read_text() == "half"
+    log = layout.log_file.read_text()
+    assert all(f"removed {path}" in log for path in left)

@@ -8,7 +8,7 @@ from experiment.fake_nnunet_steps import FakeNnunetSteps, small_config
 
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import Roots, list_experiments
-from nnactive_core.experiment.setup import SetupError, check_config, setup_experiment
+from nnactive_core.experiment.setup import SetupError, check_config, create_experiment, setup_experiment
 from nnactive_core.experiment.state import PREPROCESS, load_state
 from nnactive_core.patches.patch import load_loop
 from nnactive_core.plugins import UnknownNameError, registry
@@ -86,17 +86,44 @@ def test_setting_up_again_reuses_the_experiment_and_another_config_is_refused(tm
     assert [e.folder for e in list_experiments(roots)] == [first.folder, second.folder]
 
 
-def test_an_interrupted_setup_step_finishes_on_the_next_call(tmp_path, roots, monkeypatch):
+def broken(*args):
+    raise OSError("disk full")
+
+
+def test_a_failed_setup_of_an_existing_experiment_keeps_it_and_finishes_on_the_next_call(
+    tmp_path, roots, monkeypatch
+):
+    """An experiment created before (by a grid, or a setup that was killed) stays when its setup step
+    fails; the message says how to remove it."""
     fake = FakeNnunetSteps(root=tmp_path).install(monkeypatch)
-
-    def broken(*args):
-        raise OSError("disk full")
-
+    layout = create_experiment(small_config(), roots, registry())
     monkeypatch.setattr("nnactive_core.experiment.nnunet_steps.prepare_plans", broken)
-    with pytest.raises(SetupError, match="setup of .*: OSError: disk full; details in .*log.txt"):
+    with pytest.raises(SetupError, match="setup of .*: OSError: disk full; details in .*log.txt") as caught:
         setup_experiment(small_config(), roots)
-    layout = list_experiments(roots)[0]
+    assert f"nnactive remove --experiment {layout.name}" in str(caught.value)
     assert "disk full" in load_state(layout.results).last_error
     monkeypatch.setattr("nnactive_core.experiment.nnunet_steps.prepare_plans", fake.prepare_plans)
     assert setup_experiment(small_config(), roots) == layout
     assert load_state(layout.results).step == PREPROCESS
+
+
+def test_a_failed_setup_of_a_new_experiment_is_rolled_back(tmp_path, roots, monkeypatch):
+    """No stub experiment, no id used up: the corrected command then works and gets the first id."""
+    fake = FakeNnunetSteps(root=tmp_path).install(monkeypatch)
+    base = roots.base_raw("Dataset900_Demo")
+    monkeypatch.setattr("nnactive_core.experiment.nnunet_steps.prepare_plans", broken)
+    with pytest.raises(SetupError, match="OSError: disk full; nothing was kept"):
+        setup_experiment(small_config(), roots)
+    assert list_experiments(roots) == []
+    kept = [p.name for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(base)]
+    assert kept == ["Dataset900_Demo__nnactive_pool_costs.json"]  # the group's cache of the base dataset
+    monkeypatch.setattr("nnactive_core.experiment.nnunet_steps.prepare_plans", fake.prepare_plans)
+    layout = setup_experiment(small_config(), roots)
+    assert layout.experiment_id == 1
+    assert load_state(layout.results).step == PREPROCESS
+
+
+def test_a_bad_device_is_refused_before_anything_is_written(tmp_path, roots):
+    with pytest.raises(SetupError, match="experiment config field 'device': unknown device 'gpu0'"):
+        setup_experiment(small_config(device="gpu0"), roots)
+    assert nothing_written(tmp_path)

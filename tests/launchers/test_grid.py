@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from launchers.grid_fixtures import FAKE_RUN_COMMAND, create
 
-from nnactive_core.experiment.config import format_name
+from nnactive_core.experiment.config import RUN_DEFAULTS, format_name
 from nnactive_core.experiment.state import State, load_state
 from nnactive_core.launchers import grid
 from nnactive_core.launchers.grid import GridError, expand, parse_grid_toml, parse_value, spec_from_options
@@ -68,6 +68,15 @@ def test_an_axis_may_be_a_single_shared_value_and_seed_defaults():
         ("random", 10, 12345),
         ("bald", 10, 12345),
     ]
+
+
+def test_a_grid_without_query_steps_gets_the_default_of_nnactive_run():
+    spec = parse_grid_toml(
+        '[grid]\nstrategies = ["random"]\n[experiment]\ndataset = "Dataset004_Hippocampus"\n'
+        "query_size = 10\npatch_size = 8\n",
+        "g.toml",
+    )
+    assert [c.query_steps for c in expand(spec)] == [RUN_DEFAULTS["query_steps"]]
 
 
 def test_command_line_replaces_axes_and_overrides_fields():

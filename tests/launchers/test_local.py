@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +127,51 @@ def test_last_line_skips_blank_lines(tmp_path):
     log.write_text("first\nValueError: bad patch size\n\n  \n")
     assert last_line(log) == "ValueError: bad patch size"
     assert last_line(tmp_path / "missing.log") == ""
+
+
+# Runs the local launcher on jobs that record their pid and sleep, and prints what became of each when
+# the launcher is interrupted.
+INTERRUPTED = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from nnactive_core.launchers.api import LaunchInterrupted, LaunchJob
+    from nnactive_core.launchers.local import LocalLauncher
+
+    folder = Path(sys.argv[1])
+    sleeper = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
+    jobs = [
+        LaunchJob(
+            experiment=name,
+            argv=[sys.executable, "-c", sleeper, str(folder / f"{name}.pid")],
+            log_file=folder / "logs" / f"{name}.log",
+        )
+        for name in ("a", "b", "c")
+    ]
+    try:
+        LocalLauncher().launch(jobs, parallel=2)
+    except LaunchInterrupted as interrupted:
+        print(json.dumps([[o.experiment, o.state] for o in interrupted.outcomes]))
+        sys.exit(128 + interrupted.signal_number)
+    """
+)
+
+
+def test_sigterm_stops_the_running_jobs_waits_for_them_and_reports_them_stopped(tmp_path):
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    pid_files = [tmp_path / "a.pid", tmp_path / "b.pid"]
+    deadline = time.monotonic() + 60
+    while not all(path.is_file() and path.read_text() for path in pid_files):
+        assert time.monotonic() < deadline and launcher.poll() is None, "the jobs did not start"
+        time.sleep(0.05)
+    children = [int(path.read_text()) for path in pid_files]
+    launcher.send_signal(signal.SIGTERM)
+    output, _ = launcher.communicate(timeout=60)
+    assert launcher.returncode == 128 + signal.SIGTERM
+    assert json.loads(output) == [["a", "stopped"], ["b", "stopped"], ["c", "not started"]]
+    for pid in children:  # gone, not reparented to init
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (tmp_path / "c.pid").exists()

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from nnactive_core.launchers.api import JobOutcome, Launcher, LaunchJob
 
+from nnactive_launcher_submitit import records
 from nnactive_launcher_submitit.settings import OPTIONS, SubmititSettings
 
 
@@ -67,6 +68,11 @@ class SubmititLauncher(Launcher):
         for job in jobs:
             job.log_file.parent.mkdir(parents=True, exist_ok=True)
         submitted = self._submit(executor, callables, settings)
+        if settings.cluster == "slurm":
+            records.record_jobs(
+                settings.folder,
+                {job.experiment: sub.job_id for job, sub in zip(jobs, submitted, strict=True)},
+            )
         if not settings.wait:
             return [
                 JobOutcome(
@@ -77,6 +83,22 @@ class SubmititLauncher(Launcher):
                 for job, sub in zip(jobs, submitted, strict=True)
             ]
         return [self._result(job, sub) for job, sub in zip(jobs, submitted, strict=True)]
+
+    def active_jobs(self, experiments: Sequence[str], **options) -> Mapping[str, str]:
+        """The experiments whose last SLURM job is still queued, pending a requeue or running, as
+        ``sacct`` tells. submitit's local executor runs its jobs inside the launching command, so none
+        of its jobs outlives a ``grid run``."""
+        settings = SubmititSettings.from_options(options)
+        if settings.cluster != "slurm" or not experiments:
+            return {}
+        known = records.recorded_jobs(settings.folder)
+        active = {}
+        for name in experiments:
+            if name in known:
+                state = records.slurm_state(settings.folder, known[name])
+                if state in records.ACTIVE_STATES:
+                    active[name] = f"slurm job {known[name]} is {state}"
+        return active
 
     @staticmethod
     def _submit(executor, callables: list, settings: SubmititSettings) -> list:
