@@ -66,6 +66,9 @@ class TrainingProfile:
     """Share of each batch (the last samples) centred on a labelled class voxel."""
     offset_sampling: bool = True
     """Place the other samples' annotated voxel anywhere in the patch rather than at its centre."""
+    patch_inside: bool = False
+    """Keep every network patch inside its case where the case is large enough (established: off, so
+    patches near a border are up to half padding, labelled background)."""
     mirroring: bool = True
     """Mirror augmentation in training and mirror axes stored for test-time augmentation."""
     learning_rate: float = attrs.field(default=1e-2, validator=_positive)
