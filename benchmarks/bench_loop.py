@@ -27,12 +27,13 @@ STEPS = ("preprocess", "train", "validate", "query", "annotate")
 
 
 def loop_rows(layout, loops: int, pool_size: int) -> list[dict]:
-    from nnactive_core.patches.patch import load_loop
+    from nnactive_core.io import read_json
+    from nnactive_core.patches.patch import load_loop, loop_file_name
 
     rows, annotated = [], set()
     for loop in range(loops):
-        timings = json.loads((layout.loop_results(loop) / "timings.json").read_text())
-        new = {p.file for p in load_loop(layout.raw / f"loop_{loop:03d}.json")}
+        timings = read_json(layout.timings_file(loop))
+        new = {p.file for p in load_loop(layout.raw / loop_file_name(loop))}
         annotated |= new
         wall = sum(timings.get(f"{step}_seconds", 0.0) for step in STEPS)
         training = sum(timings.get("training_seconds_per_fold", {}).values())

@@ -44,8 +44,10 @@ def make_dataset(root: Path, n_cases: int, size: int, seed: int = 0) -> None:
     """Base and experiment raw datasets: noise with a bright sphere (1) and a brighter cube (2); the
     experiment's labels are ignore except one annotated cube per case."""
     rng = np.random.default_rng(seed)
-    base = root / "raw" / "nnUNet_raw" / BASE
-    experiment = root / "data" / BASE / "nnUNet_raw" / EXPERIMENT
+    from nnactive_core.nnunet.environment import NnunetFolders
+
+    base = NnunetFolders.under(root / "raw").raw_dataset(BASE)
+    experiment = NnunetFolders.under(root / "data" / BASE).raw_dataset(EXPERIMENT)
     grid = np.indices((size,) * 3).transpose(1, 2, 3, 0)
     for i in range(n_cases):
         labels = np.zeros((size,) * 3, dtype=np.uint8)
@@ -98,7 +100,9 @@ def train_models(root: Path, members: int, n_train: int) -> Path:
 
 
 def pool(root: Path, n_cases: int) -> list[tuple[str, list[Path]]]:
-    images = root / "raw" / "nnUNet_raw" / BASE / "imagesTr"
+    from nnactive_core.nnunet.environment import NnunetFolders
+
+    images = NnunetFolders.under(root / "raw").raw_dataset(BASE) / "imagesTr"
     return [(f"case_{i:03d}", [images / f"case_{i:03d}_0000.nii.gz"]) for i in range(n_cases)]
 
 
@@ -113,7 +117,7 @@ def time_per_case(model_dir: Path, members: int, cases, repeats: int) -> dict[st
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    from nnactive_core.nnunet.models import load_fold_models
+    from nnactive_core.nnunet.fold_models import load_fold_models
     from nnactive_core.nnunet.prediction import EnsemblePredictor
 
     ensemble = EnsemblePredictor(model_dir, range(members), device="cpu", dtype="float32")

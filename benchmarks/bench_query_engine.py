@@ -3,7 +3,7 @@
 Three implementations of the same work on the same synthetic pool, each measured in its own
 subprocess (so peak RSS belongs to one measurement), cases generated on the fly one at a time:
 
-- ``engine``: :func:`nnactive_core.patches.engine.run_score_query` with predictive entropy.
+- ``engine``: :func:`nnactive_core.query.engine.run_score_query` with predictive entropy.
 - ``conv``: the established approach: the same voxel scores, box filter by convolution (scipy
   ``convolve`` in "valid" mode for stride 1, a strided torch ``conv3d`` with a uniform kernel
   otherwise; ``--conv torch`` forces conv3d), the whole grid sorted, then walked in Python with a
@@ -98,7 +98,7 @@ def context(args):
 def warm_up(args) -> None:
     """One small case through every implementation first: imports and first-call set-up of torch and
     scipy are not part of the per-case cost."""
-    from nnactive_core.patches.engine import CaseInput, run_score_query
+    from nnactive_core.query.engine import CaseInput, run_score_query
 
     small = argparse.Namespace(
         **{**vars(args), "size": 16, "patch": 4, "query_size": 1, "patches_per_case": 1}
@@ -111,7 +111,7 @@ def warm_up(args) -> None:
 
 
 def run_engine(args, cases: int) -> dict:
-    from nnactive_core.patches import engine
+    from nnactive_core.query import engine
 
     timer = Timer()
     for name in ("score_case", "aggregate_case", "select_greedy"):
@@ -171,7 +171,7 @@ def greedy_walk(patch_scores: np.ndarray, stride: int, kernel: list[int], quota:
 def run_conv(args, cases: int) -> dict:
     import torch
 
-    from nnactive_core.patches.engine import score_case
+    from nnactive_core.query.engine import score_case
 
     strategy, ctx = predictive_entropy_strategy(), context(args)
     stages = {"scores": 0.0, "aggregate": 0.0, "select": 0.0}

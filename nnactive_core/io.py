@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a run killed mid-write) never sees a half-written file."""
+"""Files as nnactive reads and writes them: atomic writes (a reader, or a run killed mid-write, never
+sees a half-written file) and the one JSON reader, whose errors name the file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,39 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+JSON_KINDS = {dict: "object", list: "array"}
+
+
+class JsonFileError(ValueError):
+    """A JSON file that cannot be used (missing, unreadable, not JSON, or not the kind of value
+    expected); the message starts with the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def read_json(path: Path, *, expect: type | None = None, missing: str = "missing") -> Any:
+    """The JSON value stored in ``path``; with ``expect`` (``dict`` or ``list``) it must be one.
+
+    Every failure raises :class:`JsonFileError` naming the file; ``missing`` is the reason given when
+    the file does not exist (a hint at what creates it)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise JsonFileError(path, missing) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise JsonFileError(path, f"unreadable: {error}") from None
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise JsonFileError(path, f"not valid JSON: {error}") from None
+    if expect is not None and not isinstance(value, expect):
+        raise JsonFileError(path, f"expected a JSON {JSON_KINDS.get(expect, expect.__name__)}")
+    return value
 
 
 def current_umask() -> int:

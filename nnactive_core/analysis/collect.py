@@ -2,8 +2,9 @@
 
 An experiment's results folder (``.../nnActive_results/DatasetNNN_<experiment>/``) holds
 ``config.json``, ``state.json``, ``paths.json`` and per loop ``loop_XXX/summary.json`` (nnU-Net's
-validation summary) and ``loop_XXX/costs.json``. The loop files with the patches live in the
-experiment's raw folder, which :func:`raw_folder` finds.
+validation summary), ``loop_XXX/costs.json`` and ``loop_XXX/warnings.json`` (what the validation
+result warned about, see :mod:`nnactive_core.experiment.loop_warnings`). The loop files with the
+patches live in the experiment's raw folder, which :func:`raw_folder` finds.
 
 The budget of a loop is the *cumulative number of annotated patches*, read from ``costs.json`` or, when
 that is missing, counted in the loop files; it is never assumed to be ``loop * qs + sbs``. Unfinished
@@ -12,21 +13,31 @@ experiments contribute what exists; everything missing is reported in :attr:`Exp
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-CONFIG_FILE = "config.json"
-STATE_FILE = "state.json"
-PATHS_FILE = "paths.json"
-SUMMARY_FILE = "summary.json"
-COSTS_FILE = "costs.json"
-LOOP_FOLDER = re.compile(r"^loop_(\d{3,})$")
+from nnactive_core.datasets.raw_format import DATASET_JSON, SPLITS
+from nnactive_core.experiment.layout import (
+    CONFIG_FILE,
+    COSTS_FILE,
+    DATA_ENV,
+    LOOP_FOLDER_PATTERN,
+    PATHS_FILE,
+    RAW_ENV,
+    STATE_FILE,
+    SUMMARY_FILE,
+    WARNINGS_FILE,
+    loop_folder_name,
+    result_loops,
+)
+from nnactive_core.experiment.loop_warnings import LoopWarning, mean_dice, read_warnings
+from nnactive_core.io import JsonFileError, read_json
+from nnactive_core.nnunet.environment import NnunetFolders
+from nnactive_core.patches.patch import loop_files
 
 BUDGET = "budget_patches"
 MEAN_DICE = "dice_mean"
@@ -43,6 +54,8 @@ class LoopResult:
     summary: dict | None
     costs: dict | None
     budget: int | None
+    warnings: tuple[LoopWarning, ...] = ()
+    """What the loop's validation result warned about, as the run recorded it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -78,19 +91,14 @@ def find_experiments(root: Path) -> list[Path]:
             continue
         seen.add(real)
         here = Path(folder)
-        if CONFIG_FILE in files and (STATE_FILE in files or any(LOOP_FOLDER.match(s) for s in subfolders)):
+        if CONFIG_FILE in files and (
+            STATE_FILE in files or any(LOOP_FOLDER_PATTERN.match(s) for s in subfolders)
+        ):
             found.append(here)
             subfolders[:] = []
             continue
         subfolders[:] = sorted(s for s in subfolders if not s.startswith("."))
     return sorted(found)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except ValueError as error:
-        raise ValueError(f"{path}: not valid JSON: {error}") from None
 
 
 def raw_folder(results_folder: Path, config: dict[str, Any]) -> tuple[Path | None, Path | None]:
@@ -101,29 +109,31 @@ def raw_folder(results_folder: Path, config: dict[str, Any]) -> tuple[Path | Non
     ``nnActive_data``, then ``$nnActive_data`` and ``$nnActive_raw``."""
     results_folder = Path(results_folder)
     paths_file = results_folder / PATHS_FILE
-    paths = _read_json(paths_file) if paths_file.is_file() else {}
+    paths = read_json(paths_file) if paths_file.is_file() else {}
     candidates = [
         paths.get("raw_folder"),
         paths.get("raw"),
-        results_folder.parent.parent / "nnUNet_raw" / results_folder.name,
+        NnunetFolders.under(results_folder.parent.parent).raw_dataset(results_folder.name),
     ]
     dataset = str(config.get("dataset", ""))
-    if os.environ.get("nnActive_data") and dataset:
-        candidates.append(Path(os.environ["nnActive_data"]) / dataset / "nnUNet_raw" / results_folder.name)
+    if os.environ.get(DATA_ENV) and dataset:
+        group = NnunetFolders.under(Path(os.environ[DATA_ENV]) / dataset)
+        candidates.append(group.raw_dataset(results_folder.name))
     raw = next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
     base_candidates = [paths.get("base_raw")]
-    if raw is not None and (raw / "imagesTr").exists():
-        base_candidates.append((raw / "imagesTr").resolve().parent)
-    if os.environ.get("nnActive_raw") and dataset:
-        base_candidates.append(Path(os.environ["nnActive_raw"]) / "nnUNet_raw" / dataset)
+    images = SPLITS["pool"][0]
+    if raw is not None and (raw / images).exists():
+        base_candidates.append((raw / images).resolve().parent)
+    if os.environ.get(RAW_ENV) and dataset:
+        base_candidates.append(NnunetFolders.under(os.environ[RAW_ENV]).raw_dataset(dataset))
     base = next((Path(c) for c in base_candidates if c and Path(c).is_dir()), None)
     return raw, base
 
 
 def _label_names(*folders: Path | None) -> dict[str, str]:
     for folder in folders:
-        if folder is not None and (folder / "dataset.json").is_file():
-            labels = _read_json(folder / "dataset.json").get("labels", {})
+        if folder is not None and (folder / DATASET_JSON).is_file():
+            labels = read_json(folder / DATASET_JSON).get("labels", {})
             names = {}
             for name, value in labels.items():
                 if name != "ignore":
@@ -136,11 +146,9 @@ def _loop_file_budgets(raw: Path | None) -> dict[int, int]:
     if raw is None:
         return {}
     budgets, total = {}, 0
-    for path in sorted(raw.glob("loop_*.json")):
-        match = re.match(r"^loop_(\d{3,})\.json$", path.name)
-        if match:
-            total += len(_read_json(path).get("patches", []))
-            budgets[int(match.group(1))] = total
+    for loop, path in loop_files(raw):
+        total += len(read_json(path).get("patches", []))
+        budgets[loop] = total
     return budgets
 
 
@@ -151,11 +159,11 @@ def _is_finished(state: dict) -> bool:
 def read_experiment(folder: Path) -> ExperimentResults:
     """Read one results folder. Raises ValueError naming the file when config.json is unusable."""
     folder = Path(folder)
-    config = _read_json(folder / CONFIG_FILE)
+    config = read_json(folder / CONFIG_FILE)
     if not isinstance(config, dict) or "strategy" not in config or "seed" not in config:
         raise ValueError(f"{folder / CONFIG_FILE}: needs the fields 'strategy' and 'seed'")
     problems = []
-    state = _read_json(folder / STATE_FILE) if (folder / STATE_FILE).is_file() else {}
+    state = read_json(folder / STATE_FILE) if (folder / STATE_FILE).is_file() else {}
     finished = _is_finished(state)
     steps = config.get("query_steps")
     if not state:
@@ -166,28 +174,33 @@ def read_experiment(folder: Path) -> ExperimentResults:
         )
     raw, base = raw_folder(folder, config)
     file_budgets = _loop_file_budgets(raw)
-    loop_numbers = sorted(int(m.group(1)) for p in folder.iterdir() if (m := LOOP_FOLDER.match(p.name)))
+    loop_numbers = result_loops(folder)
     loops = []
     for number in loop_numbers:
-        loop_folder = folder / f"loop_{number:03d}"
-        summary = _read_json(loop_folder / SUMMARY_FILE) if (loop_folder / SUMMARY_FILE).is_file() else None
-        costs = _read_json(loop_folder / COSTS_FILE) if (loop_folder / COSTS_FILE).is_file() else None
+        loop_folder = folder / loop_folder_name(number)
+        summary = read_json(loop_folder / SUMMARY_FILE) if (loop_folder / SUMMARY_FILE).is_file() else None
+        costs = read_json(loop_folder / COSTS_FILE) if (loop_folder / COSTS_FILE).is_file() else None
         budget = None
         if costs is not None and "patches" in costs.get("cumulative", {}):
             budget = int(costs["cumulative"]["patches"])
         elif number in file_budgets:
             budget = file_budgets[number]
+        try:
+            warnings = tuple(read_warnings(loop_folder / WARNINGS_FILE))
+        except JsonFileError as error:
+            warnings = ()
+            problems.append(f"{loop_folder_name(number)}: {WARNINGS_FILE} unreadable: {error.reason}")
         if summary is None:
-            problems.append(f"loop_{number:03d}: no {SUMMARY_FILE}")
+            problems.append(f"{loop_folder_name(number)}: no {SUMMARY_FILE}")
         if costs is None:
-            problems.append(f"loop_{number:03d}: no {COSTS_FILE} (no cost columns)")
+            problems.append(f"{loop_folder_name(number)}: no {COSTS_FILE} (no cost columns)")
         if budget is None:
-            problems.append(f"loop_{number:03d}: budget unknown (no costs.json and no loop file)")
-        loops.append(LoopResult(loop=number, summary=summary, costs=costs, budget=budget))
+            problems.append(f"{loop_folder_name(number)}: budget unknown (no {COSTS_FILE} and no loop file)")
+        loops.append(LoopResult(loop=number, summary=summary, costs=costs, budget=budget, warnings=warnings))
     if isinstance(steps, int):
         absent = [n for n in range(steps) if n not in loop_numbers]
         if absent:
-            problems.append(f"loops without results: {', '.join(f'loop_{n:03d}' for n in absent)}")
+            problems.append(f"loops without results: {', '.join(loop_folder_name(n) for n in absent)}")
     return ExperimentResults(
         folder=folder,
         config=config,
@@ -218,7 +231,7 @@ def _loop_row(experiment: ExperimentResults, loop: LoopResult) -> dict[str, Any]
         "loop": loop.loop,
         BUDGET: loop.budget,
         "finished": experiment.finished,
-        MEAN_DICE: _dice(loop.summary.get("foreground_mean")),
+        MEAN_DICE: mean_dice(loop.summary, experiment.label_names).reported,
     }
     for key, entry in sorted(loop.summary.get("mean", {}).items()):
         name = experiment.label_names.get(str(key), f"label_{key}")
@@ -235,7 +248,11 @@ def _loop_row(experiment: ExperimentResults, loop: LoopResult) -> dict[str, Any]
 def results_table(experiments: list[ExperimentResults]):
     """One row per (experiment, loop) with a summary and a known budget: identifiers, Dice columns
     (``dice_mean``, ``dice_<label name>``), cumulative costs (``cum_<column>``) and their share of the
-    pool in percent (``pct_<column>``)."""
+    pool in percent (``pct_<column>``).
+
+    ``dice_mean`` is nnU-Net's foreground mean; where a class's Dice is undefined (in no validation
+    case and never predicted), which makes that NaN, it is the mean over the other classes, as
+    nnU-Net's trainer averages, and the loop's warnings say so."""
     import pandas as pd
 
     rows = [

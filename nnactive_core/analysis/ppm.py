@@ -20,7 +20,6 @@ Merging matrices of several settings sums them; ``settings`` counts how many wer
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ import attrs
 import numpy as np
 
 from nnactive_core.analysis.collect import BUDGET, MEAN_DICE
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import atomic_write_json, read_json
 
 ORIENTATION = "matrix[i][j] = fraction of budgets where methods[i] is significantly worse than methods[j]"
 
@@ -138,7 +137,7 @@ class PairwisePenaltyMatrix:
 
     @classmethod
     def load(cls, path: Path) -> PairwisePenaltyMatrix:
-        return cls.from_json(json.loads(Path(path).read_text()), source=str(path))
+        return cls.from_json(read_json(Path(path)), source=str(path))
 
     @classmethod
     def compute(

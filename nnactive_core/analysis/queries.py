@@ -10,7 +10,6 @@ Files: ``OUT/loop_XXX/loop-LL__id-PP__img-<case>.png`` and ``OUT/overview-loop_X
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -18,12 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-from nnactive_core.analysis.collect import CONFIG_FILE, raw_folder
+from nnactive_core.analysis.collect import raw_folder
 from nnactive_core.analysis.plots import pyplot, save_figure
-from nnactive_core.patches.patch import Patch
+from nnactive_core.datasets.raw_format import DATASET_JSON, SPLITS
+from nnactive_core.experiment.layout import (
+    CONFIG_FILE,
+    DATA_ENV,
+    RESULTS_ENV,
+    RESULTS_GROUP,
+    loop_folder_name,
+)
+from nnactive_core.io import read_json
+from nnactive_core.patches.patch import Patch, loop_files
 
 OVERVIEW_COLUMNS = 5
-_LOOP_FILE = re.compile(r"^loop_(\d{3,})\.json$")
 
 
 class QueryPictureError(ValueError):
@@ -36,7 +43,7 @@ def resolve_experiment(experiment: str) -> Path:
     path = Path(experiment)
     if (path / CONFIG_FILE).is_file():
         return path
-    root = os.environ.get("nnActive_results") or os.environ.get("nnActive_data")
+    root = os.environ.get(RESULTS_ENV) or os.environ.get(DATA_ENV)
     if not root:
         raise QueryPictureError(
             f"{experiment!r} is not a results folder, and neither nnActive_results nor "
@@ -44,7 +51,7 @@ def resolve_experiment(experiment: str) -> Path:
         )
     matches = [
         folder
-        for folder in sorted(Path(root).glob("*/nnActive_results/*"))
+        for folder in sorted(Path(root).glob(f"*/{RESULTS_GROUP}/*"))
         if (folder / CONFIG_FILE).is_file()
         and (folder.name == experiment or re.sub(r"^Dataset\d+_", "", folder.name) == experiment)
     ]
@@ -120,10 +127,10 @@ def draw_patch(
 
 
 def _dataset_info(raw: Path) -> tuple[str, dict[int, str], set[int], int]:
-    path = raw / "dataset.json"
+    path = raw / DATASET_JSON
     if not path.is_file():
         raise QueryPictureError(f"{path}: missing; cannot tell the file ending and labels")
-    info = json.loads(path.read_text())
+    info = read_json(path, expect=dict)
     names, ignore, background = {}, set(), 0
     for name, value in info.get("labels", {}).items():
         value = int(value[0] if isinstance(value, list) else value)
@@ -137,18 +144,13 @@ def _dataset_info(raw: Path) -> tuple[str, dict[int, str], set[int], int]:
 
 
 def _loop_records(raw: Path) -> list[tuple[int, list[dict]]]:
-    loops = []
-    for path in sorted(raw.iterdir()):
-        match = _LOOP_FILE.match(path.name)
-        if match:
-            loops.append((int(match.group(1)), json.loads(path.read_text()).get("patches", [])))
-    return sorted(loops)
+    return [(loop, read_json(path).get("patches", [])) for loop, path in loop_files(raw)]
 
 
 def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
     """Write the per-patch pictures and one overview per loop; returns the overview paths."""
     results = resolve_experiment(str(experiment))
-    config = json.loads((results / CONFIG_FILE).read_text())
+    config = read_json(results / CONFIG_FILE, expect=dict)
     raw, base = raw_folder(results, config)
     if raw is None:
         raise QueryPictureError(f"{results}: cannot find the experiment's raw folder (no paths.json?)")
@@ -157,6 +159,7 @@ def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
     if not loops:
         raise QueryPictureError(f"{raw}: no loop_XXX.json files")
     plt = pyplot()
+    images_dir, labels_dir = SPLITS["pool"]
     overviews = []
     cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for loop, records in loops:
@@ -166,11 +169,12 @@ def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
             case = record["file"].removesuffix(ending)
             if case not in cache:
                 image_path = _first_existing(
-                    raw / "imagesTr" / f"{case}_0000{ending}",
-                    base / "imagesTr" / f"{case}_0000{ending}" if base else None,
+                    raw / images_dir / f"{case}_0000{ending}",
+                    base / images_dir / f"{case}_0000{ending}" if base else None,
                 )
                 label_path = _first_existing(
-                    base / "labelsTr" / record["file"] if base else None, raw / "labelsTr" / record["file"]
+                    base / labels_dir / record["file"] if base else None,
+                    raw / labels_dir / record["file"],
                 )
                 if image_path is None or label_path is None:
                     raise QueryPictureError(
@@ -198,7 +202,8 @@ def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
                 f"(patch z {patch.start[0]}-{patch.stop[0] - 1}, size {patch.size})",
             )
             save_figure(
-                figure, Path(output) / f"loop_{loop:03d}" / f"loop-{loop:02d}__id-{index:02d}__img-{case}.png"
+                figure,
+                Path(output) / loop_folder_name(loop) / f"loop-{loop:02d}__id-{index:02d}__img-{case}.png",
             )
         if drawn:
             drawn.sort(key=lambda item: item[0])

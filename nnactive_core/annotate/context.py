@@ -12,6 +12,7 @@ import numpy as np
 from nnactive_core.annotate.geometry import Geometry
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout, Roots, find_experiment
+from nnactive_core.experiment.oracle import label_dtype
 from nnactive_core.experiment.state import SETUP, State, load_state
 from nnactive_core.patches.patch import Patch, load_loop, loop_file_name, loop_files
 
@@ -29,10 +30,6 @@ class AnnotationError(ValueError):
             super().__init__(self.problems[0])
         else:
             super().__init__(f"{len(self.problems)} problems:\n" + "\n".join(self.problems))
-
-
-def label_dtype(ignore_label: int) -> type:
-    return np.uint8 if ignore_label <= np.iinfo(np.uint8).max else np.uint16
 
 
 @attrs.frozen(kw_only=True)
@@ -95,7 +92,7 @@ class ExperimentHandle:
         an import wrote one."""
         import SimpleITK as sitk
 
-        from nnactive_core.datasets.nnunet_raw import as_label_array, read_image
+        from nnactive_core.datasets.raw_format import as_label_array, read_image
 
         path = self.layout.labels / self.label_file_name(case)
         if path.is_file():

@@ -31,6 +31,7 @@ from nnactive_core.annotate.manifest import (
     read_manifest,
 )
 from nnactive_core.io import current_umask
+from nnactive_core.patches.patch import loop_file_name
 
 REPLACED = (IMAGES, PARTIAL, MASKS, INSTRUCTIONS_FILE, MANIFEST_FILE)
 """What an export owns, manifest last: ``labels/`` belongs to the annotators."""
@@ -40,7 +41,7 @@ def _copy_image(source: Path, geometry: Geometry, target: Path) -> None:
     """The channel file itself when the format matches, else converted; the geometry is the case's."""
     import SimpleITK as sitk
 
-    from nnactive_core.datasets.nnunet_raw import read_image
+    from nnactive_core.datasets.raw_format import read_image
 
     if any(source.name.endswith(e) and target.name.endswith(e) for e in FILE_FORMATS.values()):
         shutil.copyfile(source, target)
@@ -145,7 +146,7 @@ def export_loop(
         try:
             grouped = handle.patches_by_case(patches)
         except (KeyError, ValueError) as error:
-            raise AnnotationError(f"{handle.layout.raw / f'loop_{loop:03d}.json'}: {error}") from None
+            raise AnnotationError(f"{handle.layout.raw / loop_file_name(loop)}: {error}") from None
         cases = [
             _write_case(handle, case, case_patches, staging, ending) for case, case_patches in grouped.items()
         ]

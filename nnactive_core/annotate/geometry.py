@@ -45,7 +45,7 @@ class Geometry:
     @classmethod
     def of_file(cls, path: Path) -> Geometry:
         """From the header only; errors name the file."""
-        from nnactive_core.datasets.nnunet_raw import read_image_information
+        from nnactive_core.datasets.raw_format import read_image_information
 
         return cls.of_image(read_image_information(path))
 

@@ -20,19 +20,19 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.annotate.context import AnnotationError, ExperimentHandle, label_dtype
+from nnactive_core.annotate.context import AnnotationError, ExperimentHandle
 from nnactive_core.annotate.geometry import Geometry, region_mask, write_image
 from nnactive_core.annotate.manifest import LABEL_ENDINGS, LABELS, MANIFEST_FILE, read_manifest
-from nnactive_core.annotate.source import (
+from nnactive_core.experiment.human_oracle import (
     KIND,
     STORED_ENDING,
     STORED_MANIFEST,
-    annotations_folder,
     patch_records,
 )
 from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.oracle import label_dtype
 from nnactive_core.io import atomic_write_json
-from nnactive_core.patches.patch import Patch
+from nnactive_core.patches.patch import Patch, loop_file_name
 
 
 @attrs.frozen(kw_only=True)
@@ -74,7 +74,7 @@ def _check_case(
     """The labels to store (imported inside the region, ``ignore`` elsewhere), or None and the problems."""
     import SimpleITK as sitk
 
-    from nnactive_core.datasets.nnunet_raw import DatasetFileError, read_image
+    from nnactive_core.datasets.raw_format import DatasetFileError, read_image
 
     dataset = handle.dataset
     try:
@@ -159,7 +159,7 @@ def import_labels(handle: ExperimentHandle, folder: Path, loop: int | None = Non
         if exported != {case: patch_records(patches) for case, patches in cases.items()}:
             raise AnnotationError(
                 f"{manifest_path}: the exported boxes differ from loop {loop}'s loop file "
-                f"{handle.layout.raw}/loop_{loop:03d}.json (queried again since?); export again"
+                f"{handle.layout.raw / loop_file_name(loop)} (queried again since?); export again"
             )
         ending = ".nii.gz" if manifest.file_format == "nifti" else ".nrrd"
         found, problems = _label_files(folder / LABELS, cases, ending)
@@ -192,7 +192,7 @@ def import_labels(handle: ExperimentHandle, folder: Path, loop: int | None = Non
                     },
                 },
             )
-            _move_into_place(staging, annotations_folder(handle.layout, loop))
+            _move_into_place(staging, handle.layout.annotations(loop))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return ImportSummary(loop=loop, cases=tuple(cases), folder=annotations_folder(handle.layout, loop))
+    return ImportSummary(loop=loop, cases=tuple(cases), folder=handle.layout.annotations(loop))

@@ -6,14 +6,13 @@ geometry or patches over the experiment's own (it checks that they still agree).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import attrs
 
 from nnactive_core.annotate.context import AnnotationError
 from nnactive_core.annotate.geometry import Geometry
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.patches.patch import Patch
 
 MANIFEST_FILE = "manifest.json"
@@ -110,8 +109,8 @@ class ExportManifest:
 def is_export(folder: Path) -> bool:
     path = Path(folder) / MANIFEST_FILE
     try:
-        return json.loads(path.read_text()).get("kind") == KIND
-    except (OSError, ValueError, AttributeError):
+        return read_json(path, expect=dict).get("kind") == KIND
+    except JsonFileError:
         return False
 
 
@@ -119,14 +118,12 @@ def read_manifest(folder: Path) -> ExportManifest:
     """The export manifest in ``folder``; errors name the file."""
     path = Path(folder) / MANIFEST_FILE
     try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AnnotationError(
-            f"{path}: missing; pass the folder written by `nnactive annotate export`"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise AnnotationError(f"{path}: not readable JSON: {error}") from None
-    if not isinstance(payload, dict) or payload.get("kind") != KIND:
+        payload = read_json(
+            path, expect=dict, missing="missing; pass the folder written by `nnactive annotate export`"
+        )
+    except JsonFileError as error:
+        raise AnnotationError(str(error)) from None
+    if payload.get("kind") != KIND:
         raise AnnotationError(f"{path}: not an nnactive annotation export manifest")
     if payload.get("format_version") != FORMAT_VERSION:
         raise AnnotationError(

@@ -10,7 +10,6 @@ drawn patch. When the experiment waits at the query step of loop k, the patches 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import attrs
@@ -21,9 +20,8 @@ from nnactive_core.annotate.geometry import Geometry
 from nnactive_core.annotate.manifest import LABEL_ENDINGS
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
-from nnactive_core.experiment.querying import QUERY_FILE
 from nnactive_core.experiment.state import QUERY, save_state
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.patches.patch import Patch, loop_file_name, save_loop
 
 MANUAL_STRATEGY = "manual"
@@ -58,14 +56,12 @@ def _pool_case(handle: ExperimentHandle, file: str, source: str) -> tuple[str | 
 
 def patches_from_json(handle: ExperimentHandle, path: Path) -> tuple[list[DrawnPatch], list[str]]:
     try:
-        payload = json.loads(Path(path).read_text())
-        records = payload["patches"]
-        if not isinstance(records, list):
-            raise TypeError("'patches' is not a list")
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise AnnotationError(
-            f"{path}: not a loop file {{'patches': [{{file, coords, size}}]}}: {error}"
-        ) from None
+        payload = read_json(Path(path))
+    except JsonFileError as error:
+        raise AnnotationError(str(error)) from None
+    records = payload.get("patches") if isinstance(payload, dict) else None
+    if not isinstance(records, list):
+        raise AnnotationError(f"{path}: not a loop file {{'patches': [{{file, coords, size}}]}}")
     drawn, problems = [], []
     for index, record in enumerate(records):
         source = f"{path} patch #{index}"
@@ -86,7 +82,7 @@ def patches_from_masks(handle: ExperimentHandle, folder: Path) -> tuple[list[Dra
     import SimpleITK as sitk
     from scipy import ndimage
 
-    from nnactive_core.datasets.nnunet_raw import DatasetFileError, read_image
+    from nnactive_core.datasets.raw_format import DatasetFileError, read_image
 
     drawn, problems = [], []
     for path in sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")):
@@ -172,7 +168,7 @@ def import_query(handle: ExperimentHandle, path: Path) -> tuple[int, list[Patch]
         patches = read_drawn(handle, path, annotated)
         new_loop = state.loop + 1
         atomic_write_json(
-            handle.layout.loop_results(state.loop) / QUERY_FILE,
+            handle.layout.query_file(state.loop),
             {
                 "strategy": MANUAL_STRATEGY,
                 "creates": loop_file_name(new_loop),

@@ -54,6 +54,9 @@ def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Pa
     for path in report.learning_curves:
         click.echo(f"learning curves: {path}")
     click.echo(f"missing / skipped ({report.problems}): {report.missing}")
+    click.echo(f"warnings ({len(report.warnings)}): {report.warnings_file}")
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 @click.command("visualize-queries")

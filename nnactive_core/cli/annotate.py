@@ -21,7 +21,7 @@ def _handle(name: str) -> ExperimentHandle:
 
 
 def _errors() -> tuple[type[Exception], ...]:
-    from nnactive_core.datasets.nnunet_raw import DatasetError
+    from nnactive_core.datasets.raw_format import DatasetError
     from nnactive_core.experiment.config import ConfigError
     from nnactive_core.experiment.layout import LayoutError
     from nnactive_core.experiment.lock import LockedError
@@ -108,6 +108,7 @@ def import_command(name: str, folder: Path, loop: int | None) -> None:
 def import_query_command(name: str, path: Path) -> None:
     """Use boxes drawn by a person as the next loop's query."""
     from nnactive_core.annotate.manual import import_query
+    from nnactive_core.patches.patch import loop_file_name
 
     try:
         loop, patches = import_query(_handle(name), path)
@@ -115,6 +116,6 @@ def import_query_command(name: str, path: Path) -> None:
         raise _fail(error, "query rejected") from None
     cases = len({patch.file for patch in patches})
     click.echo(
-        f"wrote loop_{loop:03d}.json: {len(patches)} box(es) in {cases} case(s); next: "
+        f"wrote {loop_file_name(loop)}: {len(patches)} box(es) in {cases} case(s); next: "
         f"`nnactive annotate export --experiment {name} --output DIR`"
     )

@@ -43,9 +43,20 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
-def _preprocessed_root(dataset_dir: Path, preprocessed: Path | None) -> Path:
-    """``$nnActive_raw/nnUNet_preprocessed`` for ``$nnActive_raw/nnUNet_raw/DatasetXXX``."""
-    return preprocessed if preprocessed is not None else dataset_dir.parent.parent / "nnUNet_preprocessed"
+def _nnunet_folders(dataset_dir: Path, preprocessed: Path | None):
+    """The nnU-Net folders around ``dataset_dir``: the raw folder holding it and ``preprocessed``, by
+    default ``nnUNet_preprocessed`` beside it (``$nnActive_raw/nnUNet_preprocessed`` for
+    ``$nnActive_raw/nnUNet_raw/DatasetXXX``)."""
+    from nnactive_core.nnunet.environment import NnunetFolders
+
+    root = (
+        preprocessed
+        if preprocessed is not None
+        else NnunetFolders.under(dataset_dir.parent.parent).preprocessed
+    )
+    return NnunetFolders(
+        raw=dataset_dir.parent, preprocessed=root, results=NnunetFolders.under(root.parent).results
+    )
 
 
 @click.group()
@@ -140,25 +151,20 @@ def plan(
 ) -> None:
     """Fingerprint and plan the dataset with nnU-Net (needed by resample)."""
     from nnactive_core.datasets.validate import check_dataset
+    from nnactive_core.nnunet.plans import plans_file
 
-    root = _preprocessed_root(dataset_dir, preprocessed)
-    plans_file = root / dataset_dir.name / "nnUNetPlans.json"
-    if plans_file.is_file() and not force:
-        click.echo(f"already planned: {plans_file}")
+    folders = _nnunet_folders(dataset_dir, preprocessed)
+    planned = plans_file(folders, dataset_dir.name)
+    if planned.is_file() and not force:
+        click.echo(f"already planned: {planned}")
         return
     with _user_errors():
         check_dataset(dataset_dir, level="full")
-        from nnactive_core.nnunet.environment import NnunetFolders, configure_process_defaults
-
-        configure_process_defaults()
         from nnactive_core.nnunet.planning import plan_dataset
 
-        folders = NnunetFolders(
-            raw=dataset_dir.parent, preprocessed=root, results=root.parent / "nnUNet_results"
-        )
         click.echo(f"planning {dataset_dir.name} with nnU-Net ...", err=True)
-        plans_file = plan_dataset(folders, dataset_dir.name, num_processes=processes, verify=verify)
-    click.echo(f"planned: {plans_file}")
+        planned = plan_dataset(folders, dataset_dir.name, num_processes=processes, verify=verify)
+    click.echo(f"planned: {planned}")
 
 
 @data.command()
@@ -175,15 +181,16 @@ def plan(
 )
 def resample(dataset_dir: Path, configuration: str, preprocessed: Path | None, processes: int) -> None:
     """Resample every case to the plans' spacing; originals move to *_original folders."""
+    from nnactive_core.nnunet.plans import plans_file
     from nnactive_core.nnunet.resample import is_resampled, resample_dataset
 
-    plans_file = _preprocessed_root(dataset_dir, preprocessed) / dataset_dir.name / "nnUNetPlans.json"
+    plans = plans_file(_nnunet_folders(dataset_dir, preprocessed), dataset_dir.name)
     with _user_errors():
         if is_resampled(dataset_dir):
             click.echo(f"already resampled: {dataset_dir}")
             return
         with _progress("resampling cases") as progress:
-            result = resample_dataset(dataset_dir, plans_file, configuration, processes, progress)
+            result = resample_dataset(dataset_dir, plans, configuration, processes, progress)
     spacing = ", ".join(f"{s:g}" for s in result.spacing)
     click.echo(f"resampled {result.cases} case(s) of {dataset_dir} to spacing ({spacing}) (z, y, x)")
 
@@ -223,11 +230,15 @@ def derive(dataset_dir: Path, target_id: int, fraction: float, seed: int) -> Non
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True)
 def import_msd_command(task_dir: Path, dataset_id: int | None, output: Path | None, processes: int) -> None:
     """Convert a Medical Segmentation Decathlon task with nnU-Net's own converter."""
+    from nnactive_core.experiment.layout import RAW_ENV
+
     if output is None:
-        raw = os.environ.get("nnActive_raw")
+        raw = os.environ.get(RAW_ENV)
         if not raw:
-            raise click.ClickException("environment variable nnActive_raw not set: set it or pass --output")
-        output = Path(raw) / "nnUNet_raw"
+            raise click.ClickException(f"environment variable {RAW_ENV} not set: set it or pass --output")
+        from nnactive_core.nnunet.environment import NnunetFolders
+
+        output = NnunetFolders.under(raw).raw
     with _user_errors():
         from nnactive_core.nnunet.msd import import_msd
 

@@ -12,7 +12,15 @@ from typing import Any
 import click
 
 from nnactive_core.experiment.config import ConfigError, ExperimentConfig
-from nnactive_core.experiment.layout import ExperimentLayout, LayoutError, Roots, find_experiment
+from nnactive_core.experiment.layout import (
+    DATA_ENV,
+    RAW_ENV,
+    ExperimentLayout,
+    LayoutError,
+    Roots,
+    find_experiment,
+)
+from nnactive_core.io import JsonFileError, read_json
 
 DEMO_FOLDER = "nnactive_demo"
 
@@ -20,7 +28,7 @@ DEMO_FOLDER = "nnactive_demo"
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Known problems become one-line CLI errors (exit 1, no traceback)."""
-    from nnactive_core.datasets.nnunet_raw import DatasetError
+    from nnactive_core.datasets.raw_format import DatasetError
     from nnactive_core.experiment.lock import LockedError
     from nnactive_core.experiment.querying import QueryStepError
     from nnactive_core.experiment.runner import RunError
@@ -124,23 +132,15 @@ def config_options(command: Callable) -> Callable:
     )(command)
 
 
-def _plans_patch_size(roots: Roots, dataset: str) -> list[int] | None:
-    plans = roots.base_preprocessed(dataset) / "nnUNetPlans.json"
-    try:
-        return json.loads(plans.read_text())["configurations"]["3d_fullres"]["patch_size"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     """Config file < command-line options; query size, loops and patch size get defaults."""
     fields: dict[str, Any] = {}
     config_file = options.pop("config_file", None)
     if config_file is not None:
         try:
-            fields.update(json.loads(Path(config_file).read_text()))
-        except (OSError, ValueError) as error:
-            raise click.BadParameter(f"{config_file}: {error}", param_hint="--config") from None
+            fields.update(read_json(Path(config_file), expect=dict))
+        except JsonFileError as error:
+            raise click.BadParameter(str(error), param_hint="--config") from None
     train, data = options.pop("train_options", ()), options.pop("dataset_options", ())
     fields.update({k: v for k, v in options.items() if v is not None})
     if train:
@@ -159,7 +159,9 @@ def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     fields.setdefault("query_size", 20)
     fields.setdefault("query_steps", 5)
     if "patch_size" not in fields:
-        planned = _plans_patch_size(roots, fields["dataset"])
+        from nnactive_core.nnunet.plans import planned_patch_size
+
+        planned = planned_patch_size(roots.base_nnunet, fields["dataset"])
         if planned is None:
             raise click.UsageError(
                 f"missing --patch-size: {fields['dataset']} has no nnU-Net plans to take it from"
@@ -232,10 +234,11 @@ def run(experiment: str | None, allow_version_change: bool, **options) -> None:
 @click.command("status")
 @click.option("--experiment", "-e", "experiment", help="Only this experiment.")
 def status(experiment: str | None) -> None:
-    """Per experiment: loop, step, budget spent, last mean Dice and state (with the last error)."""
+    """Per experiment: loop, step, budget spent, last mean Dice, warnings and state (with the last
+    error); then the warnings of every loop (classes not learned, Dice falling)."""
     from rich.console import Console
 
-    from nnactive_core.experiment.progress import status_table
+    from nnactive_core.launchers.status import progress_table, warning_lines
 
     with user_errors():
         roots = roots_from_env()
@@ -251,14 +254,16 @@ def status(experiment: str | None) -> None:
     if not layouts:
         click.echo(f"no experiments under {roots.results}")
         return
-    Console(width=max(100, Console().width)).print(status_table(layouts))
+    Console(width=max(100, Console().width)).print(progress_table(layouts))
+    for line in warning_lines(layouts):
+        click.echo(line)
 
 
 def demo_roots(output: Path | None) -> Roots:
     """--output, else the exported nnActive folders, else ./nnactive_demo."""
     if output is not None:
         return Roots.under(output)
-    if os.environ.get("nnActive_raw") and os.environ.get("nnActive_data"):
+    if os.environ.get(RAW_ENV) and os.environ.get(DATA_ENV):
         return Roots.from_env()
     return Roots.under(Path.cwd() / DEMO_FOLDER)
 
@@ -276,7 +281,7 @@ def demo_roots(output: Path | None) -> Roots:
 def demo(strategy: str | None, output: Path | None, loops: int, seed: int, device: str | None) -> None:
     """A complete active-learning experiment on the built-in demo dataset: real nnU-Net (tiny
     profile), then the analysis with the results table and the learning curve."""
-    from nnactive_core.experiment.demo import demo_config, run_analysis
+    from nnactive_core.experiment.demo import demo_config
     from nnactive_core.experiment.setup import setup_experiment
 
     with user_errors():
@@ -285,12 +290,14 @@ def demo(strategy: str | None, output: Path | None, loops: int, seed: int, devic
         click.echo(f"demo: {config.strategy}, {loops} loops; results under {roots.results}", err=True)
         layout = setup_experiment(config, roots, echo=_echo)
         run_one(layout, allow_version_change=False)
-    from nnactive_core.analysis.report import AnalysisError
+    from nnactive_core.analysis.report import AnalysisError, analyze
 
     try:
-        report = run_analysis(roots, config)
+        report = analyze(roots.results_group(config.dataset), roots.analysis(config.dataset))
     except AnalysisError as error:
         raise click.ClickException(f"analysis of {roots.results_group(config.dataset)}: {error}") from None
     click.echo(f"results table: {report.main_table}")
     for path in report.learning_curves:
         click.echo(f"learning curve: {path}")
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)

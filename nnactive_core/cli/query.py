@@ -4,7 +4,6 @@ its only array) of shape members x classes x Z x Y x X, loaded when its turn com
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
@@ -108,11 +107,12 @@ def label_values(labels: str | None, dataset_json: Path | None, classes: int) ->
     if dataset_json is None:
         return tuple(range(classes)), 0
     from nnactive_core.datasets.api import label_values_without_ignore
+    from nnactive_core.io import read_json
 
+    declared = read_json(Path(dataset_json), expect=dict)
     try:
-        declared = json.loads(Path(dataset_json).read_text())["labels"]
-        values = label_values_without_ignore(declared)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        values = label_values_without_ignore(declared["labels"])
+    except (ValueError, KeyError, TypeError, IndexError) as error:
         raise ValueError(f"{dataset_json}: cannot read the field 'labels': {error}") from error
     return tuple(sorted(values.values())), int(values.get("background", 0))
 
@@ -135,7 +135,7 @@ def resolve_strategy(name: str):
 
 
 def _cases(files: dict[str, Path], file_ending: str, classes: int):
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
     for case, path in files.items():
         shape = check_probability_shape(path, probability_shape(path), classes)
@@ -224,8 +224,8 @@ def query(
     out,
 ) -> None:
     """Run a score strategy on stored ensemble probabilities and write the queried patches."""
-    from nnactive_core.patches.engine import StrategyError, candidate_records, run_score_query
     from nnactive_core.patches.patch import Patch, load_loop
+    from nnactive_core.query.engine import StrategyError, candidate_records, run_score_query
     from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
     strategy, owner = resolve_strategy(strategy_name)

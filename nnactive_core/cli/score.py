@@ -90,7 +90,7 @@ def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spaci
 @click.option("--device", help="Torch device for the strategy [cuda if available, else cpu].")
 def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_json, device) -> None:
     """Write a strategy's voxel score map (or patch-score map) for one case."""
-    from nnactive_core.patches.engine import StrategyError, aggregate_case, score_case
+    from nnactive_core.query.engine import StrategyError, aggregate_case, score_case
     from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
     strategy, owner = resolve_strategy(strategy_name)

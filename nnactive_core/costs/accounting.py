@@ -13,14 +13,13 @@ The pool totals are computed once per dataset and metric set and cached as JSON.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nnactive_core.costs.api import CostMetric
 from nnactive_core.datasets.api import Dataset
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.patches.patch import Patch
 
 POOL_UNIT = "voxels"
@@ -131,10 +130,10 @@ def pool_totals(
     )
     if cache.is_file():
         try:
-            cached = json.loads(cache.read_text())
+            cached = read_json(cache, expect=dict)
             if cached.get("key") == key:
                 return dict(cached["totals"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (JsonFileError, KeyError, TypeError):
             pass  # a damaged cache is only a cache: recompute and overwrite it
     whole = []
     for case in dataset.pool_cases():

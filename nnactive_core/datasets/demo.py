@@ -21,8 +21,9 @@ import attrs
 import numpy as np
 
 from nnactive_core.datasets.api import DatasetAdapter
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset, open_nnunet_raw
-from nnactive_core.io import atomic_write_json
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset, open_nnunet_raw
+from nnactive_core.datasets.raw_format import DatasetError
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 
 DEMO_NAME = "Demo"
 DEFAULT_ID = 900
@@ -214,11 +215,9 @@ def demo_folder(location: Path, dataset_id: int | None = None) -> Path:
 
 
 def _recorded(folder: Path) -> dict | None:
-    import json
-
     try:
-        return json.loads((folder / PARAMETERS_FILE).read_text())
-    except (OSError, ValueError):
+        return read_json(folder / PARAMETERS_FILE)
+    except JsonFileError:
         return None
 
 

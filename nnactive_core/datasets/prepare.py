@@ -6,7 +6,6 @@ dataset, so a killed split resumes where it stopped and never leaves a case half
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -17,16 +16,16 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.datasets.nnunet_raw import (
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+from nnactive_core.datasets.raw_format import (
     DATASET_JSON,
     SPLITS,
     DatasetError,
-    NnunetRawDataset,
     list_channel_files,
     load_dataset_json,
 )
 from nnactive_core.datasets.validate import check_dataset
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 
 SPLIT_SEED = 12345
 SPLIT_STAGING = ".nnactive_split"
@@ -185,8 +184,8 @@ def derive_dataset(
     record = {"dataset": root.name, "fraction": fraction, "seed": seed}
     if target.exists():
         try:
-            recorded = json.loads((target / DATASET_JSON).read_text()).get(DERIVED_FROM)
-        except (OSError, ValueError, AttributeError):
+            recorded = read_json(target / DATASET_JSON, expect=dict).get(DERIVED_FROM)
+        except JsonFileError:
             recorded = None
         if recorded == record:
             return target, False

@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from nnactive_core.datasets.api import NOT_FREE
-from nnactive_core.datasets.nnunet_raw import (
+from nnactive_core.datasets.raw_format import (
     DATASET_JSON,
     FREE_FOLDER,
     SPLITS,

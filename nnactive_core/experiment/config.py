@@ -7,13 +7,15 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from nnactive_core.io import atomic_write_json
+from nnactive_core.experiment.layout import CONFIG_FILE
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
+from nnactive_core.nnunet.fingerprint import ANNOTATED, FOREGROUND_MODES
 
-CONFIG_FILE = "config.json"
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
@@ -102,8 +104,10 @@ def _mapping(instance, attribute, value) -> None:
         _fail(attribute.name, f"values must be JSON values: {error}")
 
 
-def _frozen_dict(value) -> dict:
-    return dict(value) if isinstance(value, Mapping) else value
+def _frozen_mapping(value):
+    """A read-only copy of a mapping, so a frozen config cannot change under its name; anything else
+    is left for the validator to reject."""
+    return MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -118,7 +122,9 @@ class ExperimentConfig:
     strategy: str = attrs.field(validator=_plugin_name)
     seed: int = attrs.field(default=12345, validator=_int)
     dataset_adapter: str = attrs.field(default="nnunet-raw", validator=_plugin_name)
-    dataset_options: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, validator=_mapping)
+    dataset_options: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_mapping
+    )
     starting_budget: str = attrs.field(default="random-label2-all-classes", validator=_plugin_name)
     starting_budget_size: int | None = attrs.field(default=None, validator=_optional_positive)
     agg_stride: tuple[int, int, int] = attrs.field(
@@ -130,7 +136,9 @@ class ExperimentConfig:
     folds: int = attrs.field(default=5, validator=_positive)
     train_folds: int | None = attrs.field(default=None, validator=_optional_positive)
     training_profile: str = attrs.field(default="default", validator=_plugin_name)
-    training_overrides: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict, validator=_mapping)
+    training_overrides: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_mapping
+    )
     query_tile_step: float = attrs.field(default=0.75, validator=_step)
     query_mirroring: bool = attrs.field(default=False, validator=_bool)
     val_tile_step: float = attrs.field(default=0.5, validator=_step)
@@ -141,6 +149,11 @@ class ExperimentConfig:
     """``oracle`` copies ground truth into queried patches (simulation); ``human`` waits after each
     query until `nnactive annotate import` brings people's labels (loop 0 stays oracle-labelled
     unless an import for it exists)."""
+    intensity_foreground: str = attrs.field(default=ANNOTATED)
+    """Which voxels of the starting budget's labels the experiment's foreground intensity statistics
+    (CT normalisation) come from: ``annotated`` foreground (default), or ``not-background``, which
+    also counts un-annotated (``ignore``) voxels, as the published nnActive code does (see
+    :mod:`nnactive_core.nnunet.fingerprint`)."""
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
@@ -154,6 +167,11 @@ class ExperimentConfig:
             _fail("train_folds", f"must be at most folds ({self.folds}), got {self.train_folds}")
         if self.annotator not in ANNOTATORS:
             _fail("annotator", f"must be one of {', '.join(ANNOTATORS)}, got {self.annotator!r}")
+        if self.intensity_foreground not in FOREGROUND_MODES:
+            _fail(
+                "intensity_foreground",
+                f"must be one of {', '.join(FOREGROUND_MODES)}, got {self.intensity_foreground!r}",
+            )
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             _fail("device", f"must be a torch device string such as 'cpu' or 'cuda:0', got {self.device!r}")
 
@@ -186,6 +204,8 @@ class ExperimentConfig:
         for key, value in payload.items():
             if isinstance(value, tuple):
                 payload[key] = list(value)
+            elif isinstance(value, Mapping):
+                payload[key] = dict(value)
         return payload
 
     @classmethod
@@ -210,13 +230,9 @@ class ExperimentConfig:
     def load(cls, folder: Path) -> ExperimentConfig:
         path = Path(folder) / CONFIG_FILE
         try:
-            payload = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no experiment config here") from None
-        except ValueError as error:
-            raise ConfigError(f"{path}: not valid JSON: {error}") from None
-        if not isinstance(payload, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
+            payload = read_json(path, expect=dict, missing="no experiment config here")
+        except JsonFileError as error:
+            raise ConfigError(str(error)) from None
         return cls.from_json(payload, source=str(path))
 
 

@@ -10,14 +10,7 @@ here), after which the tiny model's curve was flat within its noise (0.44 -> 0.4
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from nnactive_core.experiment.config import ExperimentConfig
-from nnactive_core.experiment.layout import Roots
-
-if TYPE_CHECKING:
-    from nnactive_core.analysis.report import AnalysisOutput
 
 DEMO_DATASET = "Dataset900_Demo"
 PREFERRED_STRATEGY = "pred_entropy"
@@ -63,14 +56,3 @@ def demo_config(
         device=device,
         **DEMO_SETTINGS,
     )
-
-
-def analysis_folder(roots: Roots, config: ExperimentConfig) -> Path:
-    return roots.results / config.dataset / "analysis"
-
-
-def run_analysis(roots: Roots, config: ExperimentConfig) -> AnalysisOutput:
-    """Tables and plots over every experiment of the demo dataset."""
-    from nnactive_core.analysis.report import analyze
-
-    return analyze(roots.results_group(config.dataset), analysis_folder(roots, config))

@@ -1,4 +1,8 @@
-"""Where an experiment's files live (see docs/architecture.md, "Folders").
+"""Where an experiment's files live, and what each file is called (see docs/architecture.md,
+"Folders"): the one owner of the names of the results folder's files. The formats belong to the
+modules that read and write each file; the nnU-Net folders inside a group are named by
+:class:`~nnactive_core.nnunet.environment.NnunetFolders`, and loop files by
+:func:`~nnactive_core.patches.patch.loop_file_name`.
 
 Three roots come from the environment: ``nnActive_raw`` (base datasets and their plans),
 ``nnActive_data`` (the experiments' nnU-Net folders, one group per base dataset) and
@@ -16,12 +20,48 @@ from pathlib import Path
 
 import attrs
 
+from nnactive_core.datasets.raw_format import SPLITS
+from nnactive_core.nnunet.environment import NnunetFolders
+
 RAW_ENV = "nnActive_raw"
 DATA_ENV = "nnActive_data"
 RESULTS_ENV = "nnActive_results"
 FOLDER_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 IDS_FOLDER = ".nnactive_ids"
 FIRST_ID = 1
+RESULTS_GROUP = "nnActive_results"
+ANALYSIS_FOLDER = "analysis"
+
+# the results folder of one experiment
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+PATHS_FILE = "paths.json"
+VERSIONS_FILE = "versions.json"
+LOCK_FILE = "lock.json"
+LOG_FILE = "log.txt"
+ANNOTATED_CLASSES_FILE = "annotated_classes.json"
+ANNOTATIONS_FOLDER = "annotations"
+# the results of one loop, in its loop folder
+SUMMARY_FILE = "summary.json"
+COSTS_FILE = "costs.json"
+QUERY_FILE = "query.json"
+TIMINGS_FILE = "timings.json"
+WARNINGS_FILE = "warnings.json"
+LOOP_FOLDER_PATTERN = re.compile(r"^loop_(\d{3,})$")
+
+
+def loop_folder_name(loop: int) -> str:
+    """``loop_XXX``: a loop's results folder, and the prefix of what is kept per loop beside the
+    models (archived folds, validation predictions)."""
+    return f"loop_{loop:03d}"
+
+
+def result_loops(results: Path) -> list[int]:
+    """Indices of the loops that have a folder in the results folder ``results``, sorted."""
+    if not Path(results).is_dir():
+        return []
+    found = (LOOP_FOLDER_PATTERN.match(path.name) for path in Path(results).iterdir() if path.is_dir())
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 class LayoutError(RuntimeError):
@@ -55,14 +95,27 @@ class Roots:
     def env(self) -> dict[str, str]:
         return {RAW_ENV: str(self.raw), DATA_ENV: str(self.data), RESULTS_ENV: str(self.results)}
 
+    @property
+    def base_nnunet(self) -> NnunetFolders:
+        """The nnU-Net folders of the base datasets (planned once, shared by their experiments)."""
+        return NnunetFolders.under(self.raw)
+
     def base_raw(self, dataset: str) -> Path:
-        return self.raw / "nnUNet_raw" / dataset
+        return self.base_nnunet.raw_dataset(dataset)
 
     def base_preprocessed(self, dataset: str) -> Path:
-        return self.raw / "nnUNet_preprocessed" / dataset
+        return self.base_nnunet.preprocessed_dataset(dataset)
+
+    def group_nnunet(self, dataset: str) -> NnunetFolders:
+        """The nnU-Net folders of the experiments of one base dataset."""
+        return NnunetFolders.under(self.data / dataset)
 
     def results_group(self, dataset: str) -> Path:
-        return self.results / dataset / "nnActive_results"
+        return self.results / dataset / RESULTS_GROUP
+
+    def analysis(self, dataset: str) -> Path:
+        """Tables and plots over the experiments of one base dataset (what the demo writes)."""
+        return self.results / dataset / ANALYSIS_FOLDER
 
 
 @attrs.frozen(kw_only=True)
@@ -86,32 +139,26 @@ class ExperimentLayout:
         return self.roots.data / self.base
 
     @property
-    def nnunet_raw_root(self) -> Path:
-        return self.group / "nnUNet_raw"
-
-    @property
-    def nnunet_preprocessed_root(self) -> Path:
-        return self.group / "nnUNet_preprocessed"
-
-    @property
-    def nnunet_results_root(self) -> Path:
-        return self.group / "nnUNet_results"
+    def nnunet(self) -> NnunetFolders:
+        """The nnU-Net folders of the experiment's group; the experiment is the dataset ``folder``."""
+        return self.roots.group_nnunet(self.base)
 
     @property
     def raw(self) -> Path:
-        return self.nnunet_raw_root / self.folder
+        return self.nnunet.raw_dataset(self.folder)
 
     @property
     def labels(self) -> Path:
-        return self.raw / "labelsTr"
+        """The partial labels the annotator writes, nnU-Net's training labels."""
+        return self.raw / SPLITS["pool"][1]
 
     @property
     def preprocessed(self) -> Path:
-        return self.nnunet_preprocessed_root / self.folder
+        return self.nnunet.preprocessed_dataset(self.folder)
 
     @property
     def trainings(self) -> Path:
-        return self.nnunet_results_root / self.folder
+        return self.nnunet.results_dataset(self.folder)
 
     @property
     def results(self) -> Path:
@@ -125,20 +172,72 @@ class ExperimentLayout:
     def base_preprocessed(self) -> Path:
         return self.roots.base_preprocessed(self.base)
 
-    def loop_results(self, loop: int) -> Path:
-        return self.results / f"loop_{loop:03d}"
+    @property
+    def config_file(self) -> Path:
+        return self.results / CONFIG_FILE
 
-    def timings(self, loop: int) -> Path:
+    @property
+    def state_file(self) -> Path:
+        return self.results / STATE_FILE
+
+    @property
+    def paths_file(self) -> Path:
+        return self.results / PATHS_FILE
+
+    @property
+    def versions_file(self) -> Path:
+        return self.results / VERSIONS_FILE
+
+    @property
+    def lock_file(self) -> Path:
+        return self.results / LOCK_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.results / LOG_FILE
+
+    @property
+    def annotated_classes_file(self) -> Path:
+        """Case -> label values annotated in it, for the class-ensuring splits."""
+        return self.results / ANNOTATED_CLASSES_FILE
+
+    def annotations(self, loop: int) -> Path:
+        """Where the annotators' labels imported for loop file ``loop`` are kept (human mode)."""
+        return self.results / ANNOTATIONS_FOLDER / loop_folder_name(loop)
+
+    def loop_results(self, loop: int) -> Path:
+        return self.results / loop_folder_name(loop)
+
+    def summary_file(self, loop: int) -> Path:
+        """nnU-Net's validation summary of the loop's ensemble on the held-out set."""
+        return self.loop_results(loop) / SUMMARY_FILE
+
+    def costs_file(self, loop: int) -> Path:
+        return self.loop_results(loop) / COSTS_FILE
+
+    def query_file(self, loop: int) -> Path:
+        """Every candidate of the query made with the loop's models (it creates loop file ``loop + 1``)."""
+        return self.loop_results(loop) / QUERY_FILE
+
+    def timings_file(self, loop: int) -> Path:
         """Seconds per step of the loop; it exists once the loop's first step after setup finished."""
-        return self.loop_results(loop) / "timings.json"
+        return self.loop_results(loop) / TIMINGS_FILE
+
+    def warnings_file(self, loop: int) -> Path:
+        """What the loop's validation result warns about (classes not learned, Dice falling)."""
+        return self.loop_results(loop) / WARNINGS_FILE
+
+    def validation_predictions(self, loop: int) -> Path:
+        """The loop's segmentations of the held-out set, beside the models."""
+        return self.trainings / f"{loop_folder_name(loop)}__predVal"
+
+    def archived_models(self, loop: int, models: Path) -> Path:
+        """Where loop ``loop`` keeps its trained ``models`` folder once the next loop trains afresh."""
+        return models.with_name(f"{loop_folder_name(loop)}__{models.name}")
 
     def nnunet_env(self) -> dict[str, str]:
         """The standard nnU-Net variables that make plain nnU-Net tools see this experiment's group."""
-        return {
-            "nnUNet_raw": str(self.nnunet_raw_root),
-            "nnUNet_preprocessed": str(self.nnunet_preprocessed_root),
-            "nnUNet_results": str(self.nnunet_results_root),
-        }
+        return self.nnunet.env()
 
     def paths_record(self) -> dict[str, str]:
         """What ``paths.json`` stores for the analysis."""
@@ -174,13 +273,8 @@ def reserve_experiment_id(roots: Roots, base: str) -> int:
     at once never share one."""
     ids_folder = roots.data / base / IDS_FOLDER
     ids_folder.mkdir(parents=True, exist_ok=True)
-    folders = [
-        ids_folder,
-        roots.data / base / "nnUNet_raw",
-        roots.data / base / "nnUNet_preprocessed",
-        roots.data / base / "nnUNet_results",
-        roots.results_group(base),
-    ]
+    nnunet = roots.group_nnunet(base)
+    folders = [ids_folder, nnunet.raw, nnunet.preprocessed, nnunet.results, roots.results_group(base)]
     while True:
         candidate = max(_used_ids(folders), default=FIRST_ID - 1) + 1
         try:
@@ -200,11 +294,11 @@ def list_experiments(roots: Roots) -> list[ExperimentLayout]:
     if not roots.results.is_dir():
         return found
     for group in sorted(roots.results.iterdir()):
-        results = group / "nnActive_results"
+        results = group / RESULTS_GROUP
         if not results.is_dir():
             continue
         for folder in sorted(results.iterdir()):
-            if FOLDER_PATTERN.match(folder.name) and (folder / "config.json").is_file():
+            if FOLDER_PATTERN.match(folder.name) and (folder / CONFIG_FILE).is_file():
                 found.append(ExperimentLayout(roots=roots, base=group.name, folder=folder.name))
     return found
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import attrs
 
-LOCK_FILE = "lock.json"
+from nnactive_core.experiment.layout import LOCK_FILE
+from nnactive_core.io import JsonFileError, read_json
 
 
 class LockedError(RuntimeError):
@@ -91,12 +92,11 @@ class LockOwner:
 
 
 def _read(path: Path) -> LockOwner | None:
-    try:
-        payload = json.loads(path.read_text())
-        return LockOwner(**payload)
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (ValueError, TypeError):
+    try:
+        return LockOwner(**read_json(path, expect=dict))
+    except (JsonFileError, TypeError):
         # unreadable lock: its writer died before the rename, which cannot happen with link(); treat
         # a damaged file as stale rather than blocking the experiment forever
         return None

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
 
 
+def label_dtype(ignore_label: int) -> type:
+    """The smallest unsigned integer type that holds every label value up to ``ignore_label``."""
+    return np.uint8 if ignore_label <= np.iinfo(np.uint8).max else np.uint16
+
+
 def partial_labels(
     truth: np.ndarray,
     patches: Sequence[Patch],
@@ -29,8 +34,7 @@ def partial_labels(
     free: np.ndarray | None = None,
 ) -> np.ndarray:
     """Ground truth inside ``patches``, ``ignore_label`` elsewhere, free labels written last."""
-    dtype = np.uint8 if ignore_label <= np.iinfo(np.uint8).max else np.uint16
-    out = np.full(truth.shape, ignore_label, dtype=dtype)
+    out = np.full(truth.shape, ignore_label, dtype=label_dtype(ignore_label))
     for patch in patches:
         if not patch.fits_in(truth.shape):
             raise ValueError(f"patch {patch} does not fit in case {patch.file!r} of shape {truth.shape}")

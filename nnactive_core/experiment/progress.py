@@ -4,14 +4,14 @@ experiment's ``log.txt``."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-LOG_FILE = "log.txt"
+from nnactive_core.experiment.layout import LOG_FILE
+
 LOGGER_NAME = "nnactive.experiment"
 
 Advance = Callable[[int, int], None]
@@ -122,52 +122,3 @@ class Reporter:
             self._progress.remove_task(self._step_task)
             self._step_task = None
         return seconds
-
-
-def latest_results(layout) -> tuple[int | None, float | None]:
-    """(cumulative patches, mean validation Dice) of the last loop that has them."""
-    budget = dice = None
-    for loop_folder in sorted(Path(layout.results).glob("loop_*")):
-        costs, summary = loop_folder / "costs.json", loop_folder / "summary.json"
-        try:
-            if costs.is_file():
-                budget = int(json.loads(costs.read_text())["cumulative"]["patches"])
-            if summary.is_file():
-                dice = float(json.loads(summary.read_text())["foreground_mean"]["Dice"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return budget, dice
-
-
-def status_table(layouts):
-    """A rich table of experiments: loop, step, budget spent, last mean Dice, state and detail (the
-    last error of a failed run, the holder of a running one)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from nnactive_core.launchers.status import STYLES, experiment_status
-
-    table = Table(show_lines=False)
-    for column, justify in (
-        ("experiment", "left"),
-        ("loop", "right"),
-        ("step", "left"),
-        ("budget (patches)", "right"),
-        ("mean Dice", "right"),
-        ("state", "left"),
-        ("detail", "left"),
-    ):
-        table.add_column(column, justify=justify, overflow="fold")
-    for layout in layouts:
-        status = experiment_status(layout)
-        budget, dice = latest_results(layout)
-        table.add_row(
-            Text(layout.name),
-            status.progress,
-            status.step or "-",
-            "-" if budget is None else str(budget),
-            "-" if dice is None else f"{dice:.4f}",
-            Text(status.state, style=STYLES.get(status.state, "")),
-            Text(status.detail),
-        )
-    return table

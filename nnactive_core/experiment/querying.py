@@ -8,21 +8,23 @@ random comes from ``QueryContext.rng``, seeded by the experiment seed and that l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.io import atomic_write_json
-from nnactive_core.patches.patch import Patch, save_loop
+from nnactive_core.patches.patch import Patch, loop_file_name, save_loop
 from nnactive_core.strategies.api import PlacementStrategy, QueryContext, ScoreStrategy
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
-    from nnactive_core.patches.engine import CaseInput, QueryResult
     from nnactive_core.plugins import Registry
+    from nnactive_core.query.engine import CaseInput, QueryResult
 
-QUERY_FILE = "query.json"
+Pool = Callable[[bool], Iterable["CaseInput"]]
+"""``pool(requires_features)``: the pool's ensemble predictions, one :class:`CaseInput` per case,
+made only when the query's strategy scores them."""
 
 
 class QueryStepError(RuntimeError):
@@ -68,15 +70,11 @@ def resolve_strategy(registry: Registry, name: str, role: str = "strategy"):
     return strategy, owner
 
 
-def is_score_strategy(strategy) -> bool:
-    return isinstance(strategy, ScoreStrategy)
-
-
 def starting_budget(
     config: ExperimentConfig, dataset: Dataset, registry: Registry, device: str = "cpu"
 ) -> QueryResult:
     """Loop 0: ``starting_budget_size`` patches placed on the oracle, seeded by the experiment seed."""
-    from nnactive_core.patches.engine import run_placement_query
+    from nnactive_core.query.engine import run_placement_query
 
     strategy, owner = resolve_strategy(registry, config.starting_budget, "starting budget")
     ctx = query_context(config, dataset, loop=0, annotated=(), device=device, query_size=config.sbs)
@@ -90,33 +88,34 @@ def run_query(
     *,
     loop: int,
     annotated: Sequence[Patch],
-    cases: Iterable[CaseInput] | None,
+    pool: Pool | None,
     device: str = "cpu",
 ) -> QueryResult:
-    """The query that creates ``loop_{loop}.json``. ``cases`` streams the pool's ensemble
-    probabilities for score strategies and is ignored by placement strategies."""
-    from nnactive_core.patches.engine import run_placement_query, run_score_query
+    """The query that creates ``loop_{loop}.json``. The strategy is resolved here, once: a score
+    strategy gets the cases ``pool`` predicts, a placement strategy places on the oracle (and
+    ``pool`` is never called)."""
+    from nnactive_core.query.engine import run_placement_query, run_score_query
 
     strategy, owner = resolve_strategy(registry, config.strategy)
     ctx = query_context(config, dataset, loop=loop, annotated=annotated, device=device)
-    if is_score_strategy(strategy):
-        if cases is None:
+    if isinstance(strategy, ScoreStrategy):
+        if pool is None:
             raise QueryStepError(f"strategy {config.strategy!r} ({owner}) needs the pool's predictions")
-        return run_score_query(strategy, cases, ctx, owner)
+        return run_score_query(strategy, pool(bool(strategy.requires_features)), ctx, owner)
     return run_placement_query(strategy, dataset, ctx, owner)
 
 
-def save_query(raw: Path, results: Path, loop: int, result: QueryResult, strategy: str) -> None:
-    """``query.json`` (every candidate with its score, chosen or not) into the results folder of the
-    loop whose models made the query, then the new loop file: the loop file comes last, so its
+def save_query(raw: Path, query_file: Path, loop: int, result: QueryResult, strategy: str) -> None:
+    """``query_file`` (every candidate with its score, chosen or not; it belongs to the loop whose
+    models made the query), then the new loop file in ``raw``: the loop file comes last, so its
     existence means the query is complete."""
-    from nnactive_core.patches.engine import candidate_records
+    from nnactive_core.query.engine import candidate_records
 
     atomic_write_json(
-        Path(results) / QUERY_FILE,
+        query_file,
         {
             "strategy": strategy,
-            "creates": f"loop_{loop:03d}.json",
+            "creates": loop_file_name(loop),
             "candidates": candidate_records(result.candidates, result.chosen),
         },
     )

@@ -12,8 +12,6 @@ writing a step's outputs and saving the state.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import signal
 import time
@@ -24,13 +22,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from nnactive_core.experiment import models
+from nnactive_core.experiment import loop_warnings, nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
+from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
 from nnactive_core.experiment.progress import Reporter
-from nnactive_core.experiment.querying import is_score_strategy, resolve_strategy, run_query, save_query
+from nnactive_core.experiment.querying import run_query, save_query
 from nnactive_core.experiment.setup import check_config, open_dataset, plugin_uses, run_setup_step
 from nnactive_core.experiment.state import (
     ANNOTATE,
@@ -44,13 +43,13 @@ from nnactive_core.experiment.state import (
     save_state,
 )
 from nnactive_core.experiment.versions import check_versions, used_distributions
-from nnactive_core.io import atomic_write_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, read_loop_files
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
-    from nnactive_core.patches.engine import CaseInput
     from nnactive_core.plugins import Registry
+    from nnactive_core.query.engine import CaseInput
 
 KILL_ENV = "NNACTIVE_TEST_KILL_AT"
 
@@ -81,8 +80,8 @@ class LoopTimings:
     @classmethod
     def load(cls, path: Path) -> LoopTimings:
         try:
-            return cls(path=path, values=json.loads(Path(path).read_text()))
-        except (OSError, ValueError):
+            return cls(path=path, values=read_json(path, expect=dict))
+        except JsonFileError:
             return cls(path=path)
 
     def record(self, **values) -> None:
@@ -146,7 +145,7 @@ class Runner:
         return state
 
     def timings(self, loop: int) -> LoopTimings:
-        return LoopTimings.load(self.layout.timings(loop))
+        return LoopTimings.load(self.layout.timings_file(loop))
 
     def loops(self, up_to: int):
         return read_loop_files(self.layout.raw, up_to=up_to)
@@ -160,13 +159,13 @@ class Runner:
         new = load_loop(self.layout.raw / loop_file_name(state.loop))
         cases = changed_cases(self.dataset, new)
         self.reporter.info(f"preprocessing {len(cases)} case(s) whose labels changed: {', '.join(cases)}")
-        models.preprocess(self.layout, self.dataset, cases)
+        nnunet_steps.preprocess(self.layout, self.dataset, cases)
         self.timings(state.loop).record(preprocessed_cases=len(cases), preprocessed=cases)
         return state.advance(self.config.query_steps)
 
     def train(self, state: State) -> State:
         if not state.folds_done:
-            models.clear_models(self.layout)
+            nnunet_steps.clear_models(self.layout)
         training_seconds = self.timings(state.loop).values.get("training_seconds_per_fold", {})
         for fold in self.config.trained_folds:
             if fold in state.folds_done:
@@ -178,7 +177,7 @@ class Runner:
                 self.reporter.advance(done, total, "epochs")
                 kill_point(f"train:{loop}:{fold}:{done}")
 
-            loss = models.train_fold(self.layout, self.config, state.loop, fold, self.device, on_epoch)
+            loss = nnunet_steps.train_fold(self.layout, self.config, state.loop, fold, self.device, on_epoch)
             training_seconds[str(fold)] = time.monotonic() - started
             self.timings(state.loop).record(training_seconds_per_fold=training_seconds)
             self.reporter.info(f"loop {state.loop}: fold {fold} trained, final loss {loss:.4f}")
@@ -186,7 +185,9 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def validate(self, state: State) -> State:
-        summary = models.validate(
+        """Validate, then record what the result warns about (``loop_XXX/warnings.json``) and show it
+        under the loop's summary line."""
+        summary = nnunet_steps.validate(
             self.layout,
             self.config,
             self.dataset,
@@ -194,26 +195,34 @@ class Runner:
             self.device,
             self.reporter.advancer("validation cases"),
         )
-        self.reporter.say(self.loop_line(state.loop, summary))
+        names = loop_warnings.label_names(self.dataset.labels)
+        previous = self.layout.summary_file(state.loop - 1)
+        warnings = loop_warnings.loop_warnings(
+            state.loop, summary, names, read_json(previous, expect=dict) if previous.is_file() else None
+        )
+        loop_warnings.write_warnings(self.layout.warnings_file(state.loop), warnings)
+        self.reporter.say(self.loop_line(state.loop, summary, names))
+        for warning in warnings:
+            self.reporter.say(f"warning: {warning.message}")
         return state.advance(self.config.query_steps)
 
-    def loop_line(self, loop: int, summary: dict) -> str:
-        costs_file = self.layout.loop_results(loop) / models.COSTS_FILE
-        cumulative = json.loads(costs_file.read_text())["cumulative"] if costs_file.is_file() else {}
-        dice = summary.get("foreground_mean", {}).get("Dice", math.nan)
+    def loop_line(self, loop: int, summary: dict, names: dict[str, str]) -> str:
+        costs_file = self.layout.costs_file(loop)
+        cumulative = read_json(costs_file)["cumulative"] if costs_file.is_file() else {}
         budget = ", ".join(
             f"{cumulative[k]:,.0f} {label}"
             for k, label in (("patches", "patches"), ("voxels", "voxels"), ("foreground_voxels", "fg voxels"))
             if k in cumulative
         )
         done = f"loop {loop + 1}/{self.config.query_steps} done"
-        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice:.4f}"
+        dice = loop_warnings.mean_dice(summary, names).text()
+        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice}"
 
     def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
         """The pool's inputs, timing each case's prediction and offering a kill point per case."""
         timings = self.timings(loop)
         spent = [0.0]
-        inputs = models.pool_inputs(
+        inputs = nnunet_steps.pool_inputs(
             self.layout,
             self.config,
             self.dataset,
@@ -235,23 +244,19 @@ class Runner:
 
     def query(self, state: State) -> State:
         """Query with loop k's models; writes ``query.json`` and ``loop_{k+1}.json`` (last)."""
-        strategy, _ = resolve_strategy(self.registry, self.config.strategy)
         annotated = [patch for loop in self.loops(state.loop) for patch in loop]
-        cases = None
-        if is_score_strategy(strategy):
-            cases = self.pool(state.loop, bool(getattr(strategy, "requires_features", False)))
         result = run_query(
             self.config,
             self.dataset,
             self.registry,
             loop=state.loop + 1,
             annotated=annotated,
-            cases=cases,
+            pool=lambda requires_features: self.pool(state.loop, requires_features),
             device=self.device,
         )
         save_query(
             self.layout.raw,
-            self.layout.loop_results(state.loop),
+            self.layout.query_file(state.loop),
             state.loop + 1,
             result,
             self.config.strategy,
@@ -263,8 +268,6 @@ class Runner:
         annotations of every loop (loop 0 from the ground truth unless people labelled it too)."""
         if self.config.annotator != "human":
             return self.dataset
-        from nnactive_core.annotate.source import ImportedOracle, import_instructions, imported_labels
-
         if imported_labels(self.layout, new_loop) is None:
             raise WaitingForAnnotators(import_instructions(self.layout, new_loop))
         oracle_loops = () if imported_labels(self.layout, 0) is not None else (0,)
@@ -279,11 +282,11 @@ class Runner:
         labeller = self.labeller(state.loop + 1)
         write_partial_labels(labeller, self.layout.labels, everything, changed)
         kill_point(f"annotate:{state.loop}:labels-written")
-        models.record_annotated_classes(self.layout, labeller, everything, cases=changed)
-        models.write_costs(self.layout, self.dataset, loops)
-        for warning in models.write_splits(self.layout, self.config, loop=state.loop + 1):
+        records.record_annotated_classes(self.layout, labeller, everything, cases=changed)
+        records.write_costs(self.layout, self.dataset, loops)
+        for warning in nnunet_steps.write_splits(self.layout, self.config, loop=state.loop + 1):
             self.reporter.info(f"splits: {warning}")
-        models.archive_models(self.layout, state.loop)
+        nnunet_steps.archive_models(self.layout, state.loop)
         return state.advance(self.config.query_steps)
 
 
@@ -311,7 +314,7 @@ def run_experiment(
         if state.finished:
             return state
         dataset = open_dataset(config, layout.roots, registry)
-        device = models.device_name(config)
+        device = nnunet_steps.device_name(config)
         with Reporter(
             layout.results, layout.name, config.query_steps, display=display, echo=echo
         ) as reporter:

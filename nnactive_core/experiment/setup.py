@@ -8,14 +8,14 @@ other step: a killed setup finishes with the next ``nnactive setup`` or ``nnacti
 
 from __future__ import annotations
 
-import json
 import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnactive_core.experiment import models
+from nnactive_core.datasets.raw_format import DATASET_JSON, FREE_FOLDER, SPLITS, load_dataset_json
+from nnactive_core.experiment import nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import (
     ExperimentLayout,
@@ -26,7 +26,7 @@ from nnactive_core.experiment.layout import (
 )
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.oracle import write_partial_labels
-from nnactive_core.experiment.progress import LOG_FILE, Reporter
+from nnactive_core.experiment.progress import Reporter
 from nnactive_core.experiment.querying import resolve_strategy, starting_budget
 from nnactive_core.experiment.state import SETUP, State, load_state, save_state
 from nnactive_core.experiment.versions import check_versions, used_distributions
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
     from nnactive_core.plugins import Registry
 
-PATHS_FILE = "paths.json"
-LINKED_FOLDERS = ("imagesTr", "imagesVal", "labelsVal", "addTr")
+LINKED_FOLDERS = (SPLITS["pool"][0], *SPLITS["validation"], FREE_FOLDER)
+"""What the experiment's raw folder links from the base: pool images, validation set, cost-free layer."""
 
 
 class SetupError(RuntimeError):
@@ -123,7 +123,7 @@ def create_experiment(config: ExperimentConfig, roots: Roots, registry: Registry
         roots=roots, base=config.dataset, folder=experiment_folder_name(experiment_id, config.name())
     )
     layout.results.mkdir(parents=True)
-    atomic_write_json(layout.results / PATHS_FILE, layout.paths_record())
+    atomic_write_json(layout.paths_file, layout.paths_record())
     check_versions(layout.results, used_distributions(registry, plugin_uses(config)), allow_change=False)
     save_state(layout.results, State())
     # config.json last: an experiment folder without it is not listed, so a setup killed before this
@@ -144,7 +144,7 @@ def _link(target: Path, link: Path) -> None:
 
 
 def experiment_dataset_json(dataset: Dataset, layout: ExperimentLayout) -> dict:
-    base = json.loads((Path(dataset.root) / "dataset.json").read_text())
+    base = load_dataset_json(dataset.root)
     labels = {name: value for name, value in base["labels"].items() if name != "ignore"}
     labels["ignore"] = dataset.ignore_label
     return {
@@ -160,7 +160,7 @@ def write_raw_folder(dataset: Dataset, layout: ExperimentLayout) -> None:
     """The experiment's nnU-Net raw folder: ``dataset.json`` with ``ignore`` and symlinks to the base
     images, validation set and cost-free layer; ``labelsTr`` is filled by the oracle."""
     layout.labels.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(layout.raw / "dataset.json", experiment_dataset_json(dataset, layout))
+    atomic_write_json(layout.raw / DATASET_JSON, experiment_dataset_json(dataset, layout))
     for folder in LINKED_FOLDERS:
         source = Path(dataset.root).absolute() / folder
         if source.is_dir():
@@ -186,10 +186,10 @@ def run_setup_step(
         patches = starting_budget(config, dataset, registry, device).patches
         save_loop(layout.raw, 0, patches)
     write_partial_labels(dataset, layout.labels, patches)
-    models.record_annotated_classes(layout, dataset, patches, replace=True)
-    models.write_costs(layout, dataset, [patches])
-    models.prepare_plans(layout, config, dataset, reporter)
-    models.write_splits(layout, config, loop=0)
+    records.record_annotated_classes(layout, dataset, patches, replace=True)
+    records.write_costs(layout, dataset, [patches])
+    nnunet_steps.prepare_plans(layout, config, dataset, reporter)
+    nnunet_steps.write_splits(layout, config, loop=0)
 
 
 def setup_experiment(
@@ -216,12 +216,12 @@ def setup_experiment(
         with Reporter(layout.results, layout.name, config.query_steps, display=False, echo=quiet) as active:
             try:
                 run_setup_step(
-                    layout, config, dataset, registry, active, device or models.device_name(config)
+                    layout, config, dataset, registry, active, device or nnunet_steps.device_name(config)
                 )
             except Exception as error:
                 message = f"setup of {layout.name}: {type(error).__name__}: {error}"
                 active.error(f"{message}\n{traceback.format_exc()}")
                 save_state(layout.results, state.with_error(message))
-                raise SetupError(f"{message}; details in {layout.results / LOG_FILE}") from error
+                raise SetupError(f"{message}; details in {layout.log_file}") from error
             save_state(layout.results, state.advance(config.query_steps))
     return layout

@@ -13,15 +13,14 @@ partial labels of the cases that changed, the splits and the costs of loop k+1.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import attrs
 
-from nnactive_core.io import atomic_write_json
+from nnactive_core.experiment.layout import STATE_FILE
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 
-STATE_FILE = "state.json"
 SETUP = "setup"
 PREPROCESS = "preprocess"
 TRAIN = "train"
@@ -132,11 +131,7 @@ def save_state(folder: Path, state: State) -> State:
 def load_state(folder: Path) -> State:
     path = Path(folder) / STATE_FILE
     try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StateError(f"{path}: no state file; run `nnactive setup` first") from None
-    except ValueError as error:
-        raise StateError(f"{path}: not valid JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise StateError(f"{path}: expected a JSON object")
+        payload = read_json(path, expect=dict, missing="no state file; run `nnactive setup` first")
+    except JsonFileError as error:
+        raise StateError(str(error)) from None
     return State.from_json(payload, source=str(path))

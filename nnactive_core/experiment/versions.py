@@ -6,16 +6,15 @@ the run unless the user allows it explicitly (``--allow-version-change``).
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
-from nnactive_core.io import atomic_write_json
+from nnactive_core.experiment.layout import VERSIONS_FILE
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.plugins import CORE_DISTRIBUTION, Registry
 
-VERSIONS_FILE = "versions.json"
 ENVIRONMENT_PACKAGES = ("nnunetv2", "torch", "numpy", "SimpleITK")
 
 
@@ -58,12 +57,12 @@ def write_versions(folder: Path, distributions: dict[str, str], previous: dict |
 
 def read_versions(folder: Path) -> dict | None:
     path = Path(folder) / VERSIONS_FILE
-    try:
-        payload = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except ValueError as error:
-        raise VersionChangeError(f"{path}: not valid JSON: {error}") from None
+    try:
+        payload = read_json(path)
+    except JsonFileError as error:
+        raise VersionChangeError(str(error)) from None
     return payload if isinstance(payload, dict) else None
 
 

@@ -275,7 +275,11 @@ def check_experiments(configs: Sequence[ExperimentConfig], roots: Roots, registr
         except (SetupError, PluginError, ValueError) as error:
             problems.setdefault(_first_line(error), []).append(config.name())
             continue
-        key = (config.dataset, config.dataset_adapter, json.dumps(config.dataset_options, sort_keys=True))
+        key = (
+            config.dataset,
+            config.dataset_adapter,
+            json.dumps(dict(config.dataset_options), sort_keys=True),
+        )
         if key not in opened:
             try:
                 open_dataset(config, roots, registry)

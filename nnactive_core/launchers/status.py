@@ -15,6 +15,7 @@ States:
 
 from __future__ import annotations
 
+import math
 import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,9 +23,17 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from nnactive_core.experiment.config import ConfigError, ExperimentConfig
-from nnactive_core.experiment.layout import ExperimentLayout, Roots, find_experiment, list_experiments
+from nnactive_core.experiment.layout import (
+    ExperimentLayout,
+    Roots,
+    find_experiment,
+    list_experiments,
+    result_loops,
+)
 from nnactive_core.experiment.lock import lock_holder
+from nnactive_core.experiment.loop_warnings import LoopWarning, MeanDice, experiment_warnings, mean_dice
 from nnactive_core.experiment.state import SETUP, StateError, load_state
+from nnactive_core.io import JsonFileError, read_json
 
 DONE = "done"
 RUNNING = "running"
@@ -111,7 +120,7 @@ def experiment_status(
         return ExperimentStatus(state=RUNNING, detail=where, **common)
     if state.last_error:
         return ExperimentStatus(state=FAILED, detail=first_line(state.last_error), **common)
-    if state.step == SETUP or (state.loop == 0 and not layout.timings(0).exists()):
+    if state.step == SETUP or (state.loop == 0 and not layout.timings_file(0).exists()):
         return ExperimentStatus(state=NOT_STARTED, **common)
     return ExperimentStatus(state=STOPPED, **common)
 
@@ -186,3 +195,87 @@ def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
         }
         for status in statuses
     ]
+
+
+def latest_results(layout: ExperimentLayout) -> tuple[int | None, MeanDice | None]:
+    """(cumulative patches, mean validation Dice) of the last loop that has them."""
+    budget = dice = None
+    for loop in result_loops(layout.results):
+        costs, summary = layout.costs_file(loop), layout.summary_file(loop)
+        try:
+            if costs.is_file():
+                budget = int(read_json(costs)["cumulative"]["patches"])
+            if summary.is_file():
+                dice = mean_dice(read_json(summary, expect=dict), {})
+        except (ValueError, KeyError, TypeError):
+            continue
+    return budget, dice
+
+
+def dice_cell(dice: MeanDice | None) -> str:
+    """The mean Dice for a table: nnU-Net's, or the mean over the classes with a defined Dice and how
+    many they are (the warnings name the others)."""
+    if dice is None:
+        return "-"
+    if not math.isfinite(dice.reported):
+        return "undefined"
+    if math.isfinite(dice.value):
+        return f"{dice.value:.4f}"
+    return f"{dice.reported:.4f} ({dice.classes - len(dice.undefined)}/{dice.classes} classes)"
+
+
+def progress_table(layouts: Sequence[ExperimentLayout]):
+    """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, state
+    and detail (the last error of a failed run, the holder of a running one)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False)
+    for column, justify in (
+        ("experiment", "left"),
+        ("loop", "right"),
+        ("step", "left"),
+        ("budget (patches)", "right"),
+        ("mean Dice", "right"),
+        ("warnings", "right"),
+        ("state", "left"),
+        ("detail", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    for layout in layouts:
+        status = experiment_status(layout)
+        budget, dice = latest_results(layout)
+        warnings = _warnings_or_error(layout)
+        table.add_row(
+            Text(layout.name),
+            status.progress,
+            status.step or "-",
+            "-" if budget is None else str(budget),
+            dice_cell(dice),
+            Text(
+                str(len(warnings)) if isinstance(warnings, list) else "?", style="yellow" if warnings else ""
+            ),
+            Text(status.state, style=STYLES.get(status.state, "")),
+            Text(status.detail),
+        )
+    return table
+
+
+def _warnings_or_error(layout: ExperimentLayout) -> list[LoopWarning] | str:
+    try:
+        return experiment_warnings(layout)
+    except JsonFileError as error:
+        return str(error)
+
+
+def warning_lines(layouts: Sequence[ExperimentLayout]) -> list[str]:
+    """``warning: <experiment>: <message>`` for every loop warning of every experiment, and a line for
+    a warnings file that cannot be read."""
+    lines = []
+    for layout in layouts:
+        warnings = _warnings_or_error(layout)
+        if isinstance(warnings, str):
+            lines.append(f"warning: {layout.name}: {warnings}")
+            continue
+        lines.extend(f"warning: {layout.name}: {warning.message}" for warning in warnings)
+    return lines

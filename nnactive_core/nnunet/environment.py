@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import torch
 
 PATH_VARIABLES = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+"""nnU-Net's folder variables, in the order raw, preprocessed, results; the standard folders of a group
+carry the same names."""
 _MAX_DEFAULT_PROCESSES = 8
 
 
@@ -65,15 +67,16 @@ class NnunetFolders:
     @classmethod
     def under(cls, root: Path) -> NnunetFolders:
         """``root/nnUNet_raw``, ``root/nnUNet_preprocessed``, ``root/nnUNet_results``."""
-        root = Path(root)
-        return cls(
-            raw=root / "nnUNet_raw",
-            preprocessed=root / "nnUNet_preprocessed",
-            results=root / "nnUNet_results",
-        )
+        raw, preprocessed, results = (Path(root) / name for name in PATH_VARIABLES)
+        return cls(raw=raw, preprocessed=preprocessed, results=results)
 
     def raw_dataset(self, dataset: str) -> Path:
         return self.raw / dataset
+
+    def env(self) -> dict[str, str]:
+        """The nnU-Net variables that point plain nnU-Net tools at these folders."""
+        folders = (self.raw, self.preprocessed, self.results)
+        return {name: str(folder) for name, folder in zip(PATH_VARIABLES, folders, strict=True)}
 
     def preprocessed_dataset(self, dataset: str) -> Path:
         return self.preprocessed / dataset
@@ -87,10 +90,9 @@ def nnunet_paths(folders: NnunetFolders) -> Iterator[NnunetFolders]:
     """Point nnU-Net at ``folders`` inside the block and restore the previous values afterwards, also
     when the block raises."""
     previous = {name: os.environ.get(name) for name in PATH_VARIABLES}
-    values = dict(zip(PATH_VARIABLES, (folders.raw, folders.preprocessed, folders.results), strict=True))
     try:
-        for name, value in values.items():
-            os.environ[name] = str(value)
+        for name, value in folders.env().items():
+            os.environ[name] = value
         yield folders
     finally:
         for name, value in previous.items():

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from nnactive_core.datasets.nnunet_raw import DATASET_JSON, DatasetError
+from nnactive_core.datasets.raw_format import DATASET_JSON, DatasetError
 
 TASK_PATTERN = re.compile(r"^Task(\d+)_([^_]+)$")
 REQUIRED = ("imagesTr", "labelsTr", "imagesTs", "dataset.json")

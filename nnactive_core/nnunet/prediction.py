@@ -24,7 +24,7 @@ from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
 from nnactive_core.nnunet.environment import available_memory_bytes, resolve_device
 from nnactive_core.nnunet.features import FeatureMap, TileFeatureAccumulator, hooked_stage, to_raw_grid
-from nnactive_core.nnunet.models import CHECKPOINT, FoldModels, load_fold_models
+from nnactive_core.nnunet.fold_models import CHECKPOINT, FoldModels, load_fold_models
 
 DEFAULT_MEMORY_FRACTION = 0.25
 

@@ -8,7 +8,6 @@ files. The case's label is also copied to ``gt_segmentations/`` as ``nnUNetv2_pr
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import re
 import shutil
@@ -19,9 +18,9 @@ from pathlib import Path
 
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-from nnactive_core.io import atomic_write_with
+from nnactive_core.io import atomic_write_with, read_json
 from nnactive_core.nnunet.environment import NnunetFolders, default_processes
-from nnactive_core.nnunet.planning import CONFIGURATION, load_plans
+from nnactive_core.nnunet.plans import CONFIGURATION, load_plans
 
 _CASE_SUFFIXES = (".b2nd", "_seg.b2nd", ".pkl", ".npz", ".npy", "_seg.npy")
 _CASES_PER_WORKER_FOR_POOL = 4
@@ -44,13 +43,6 @@ def case_files(raw_dataset: Path, dataset_json: dict, case: str) -> tuple[list[P
     if not label.is_file():
         raise FileNotFoundError(f"case {case!r}: label file {label} not found")
     return images, label
-
-
-def training_cases(folders: NnunetFolders, dataset: str) -> list[str]:
-    """Case ids of ``labelsTr`` of a raw dataset, sorted."""
-    raw = folders.raw_dataset(dataset)
-    ending = json.loads((raw / "dataset.json").read_text())["file_ending"]
-    return sorted(p.name[: -len(ending)] for p in (raw / "labelsTr").glob(f"*{ending}"))
 
 
 def preprocessed_cases(folders: NnunetFolders, dataset: str, configuration: str = CONFIGURATION) -> set[str]:
@@ -81,7 +73,7 @@ def preprocess_cases(
     if configuration not in plans["configurations"]:
         raise KeyError(f"configuration {configuration!r} is not planned for {dataset}")
     raw = folders.raw_dataset(dataset)
-    dataset_json = json.loads((raw / "dataset.json").read_text())
+    dataset_json = read_json(raw / "dataset.json", expect=dict)
     files = {case: case_files(raw, dataset_json, case) for case in cases}
     output = (
         folders.preprocessed_dataset(dataset)

@@ -22,7 +22,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.datasets.nnunet_raw import (
+from nnactive_core.datasets.raw_format import (
     DATASET_JSON,
     FREE_FOLDER,
     SPLITS,

@@ -22,8 +22,8 @@ from nnactive_core.nnunet.environment import (
     nnunet_paths,
     resolve_device,
 )
-from nnactive_core.nnunet.models import CHECKPOINT
-from nnactive_core.nnunet.planning import CONFIGURATION, PLANS, load_plans
+from nnactive_core.nnunet.fold_models import CHECKPOINT
+from nnactive_core.nnunet.plans import CONFIGURATION, PLANS, load_plans
 from nnactive_core.nnunet.preprocessing import preprocessed_cases
 from nnactive_core.nnunet.profiles import TrainingProfile
 from nnactive_core.nnunet.trainer import EpochCallback, nnActiveTrainer

@@ -24,7 +24,7 @@ from nnunetv2.utilities.json_export import recursive_fix_for_json_export
 
 from nnactive_core.io import atomic_write_with
 from nnactive_core.nnunet.environment import resolve_device
-from nnactive_core.nnunet.models import CHECKPOINT, load_fold_models
+from nnactive_core.nnunet.fold_models import CHECKPOINT, load_fold_models
 
 
 def validate_ensemble(

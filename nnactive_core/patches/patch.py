@@ -14,7 +14,7 @@ from pathlib import Path
 
 import attrs
 
-from nnactive_core.io import atomic_write_text
+from nnactive_core.io import JsonFileError, atomic_write_text, read_json
 
 LOOP_FILE_PATTERN = re.compile(r"^loop_(\d{3,})\.json$")
 
@@ -108,9 +108,12 @@ def save_loop(folder: Path, loop: int, patches: Iterable[Patch], **extra) -> Pat
 def load_loop(path: Path) -> list[Patch]:
     path = Path(path)
     try:
-        payload = json.loads(path.read_text())
+        payload = read_json(path, expect=dict)
+    except JsonFileError as error:
+        raise ValueError(f"{path}: not a valid loop file: {error.reason}") from error
+    try:
         return [Patch.from_json(record) for record in payload["patches"]]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a valid loop file: {error}") from error
 
 

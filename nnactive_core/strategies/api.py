@@ -3,7 +3,7 @@
 Two kinds exist:
 
 - :class:`ScoreStrategy` maps one case's ensemble probabilities to voxel score maps. The core's patch
-  engine (:mod:`nnactive_core.patches.engine`) aggregates them to patch scores, lets the strategy
+  engine (:mod:`nnactive_core.query.engine`) aggregates them to patch scores, lets the strategy
   perturb them (power noise), selects non-overlapping candidates per case and asks the strategy to
   compose the final query from all candidates. The strategy never selects patches itself.
 - :class:`PlacementStrategy` places patches directly from the ground-truth oracle (random baselines,

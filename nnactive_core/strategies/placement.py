@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-"""Value of the cost-free layer where nothing is free."""
 TRIALS_PER_CASE = 600
 STARTING_TRIALS_PER_CASE = 6000
 _FIRST_BATCH = 8
@@ -47,10 +46,15 @@ def case_patch_size(shape: Sequence[int], patch_size: Sequence[int]) -> tuple[in
     return tuple(min(int(p), int(d)) for p, d in zip(patch_size, shape, strict=True))  # type: ignore[return-value]
 
 
-def uniform_starts(shape: Sequence[int], size: Sequence[int], rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` start corners, per axis uniform over every valid start ``0 .. shape - size`` (the last one
-    included)."""
-    high = np.asarray(shape, dtype=np.int64) - np.asarray(size, dtype=np.int64) + 1
+def uniform_starts(
+    shape: Sequence[int], size: Sequence[int], rng: np.random.Generator, n: int, *, last_start: bool = False
+) -> np.ndarray:
+    """``n`` start corners, per axis uniform over ``0 .. shape - size - 1`` as the established code
+    draws them (the last valid start ``shape - size`` is never proposed), or over
+    every valid start ``0 .. shape - size`` with ``last_start``. An axis the patch covers whole starts
+    at 0."""
+    room = np.asarray(shape, dtype=np.int64) - np.asarray(size, dtype=np.int64)
+    high = np.maximum(room + 1 if last_start else room, 1)
     return rng.integers(0, high, size=(n, 3), dtype=np.int64)
 
 
@@ -255,9 +259,11 @@ def place_uniform(
     rng_positions: np.random.Generator,
     trials: int,
     who: str,
+    last_start: bool = False,
 ) -> list[Patch]:
-    """Place ``count`` patches at uniform positions, cases visited round-robin; a case where ``trials``
-    draws find no room is dropped from the rotation."""
+    """Place ``count`` patches at uniform positions (:func:`uniform_starts`), cases visited
+    round-robin; a case where ``trials`` draws find no room is dropped from the rotation, which goes on
+    with the next case."""
     rotation = CaseRotation(session.cases, rng_cases)
     placed: list[Patch] = []
     while len(placed) < count:
@@ -266,7 +272,9 @@ def place_uniform(
         case = rotation.take()
         occupancy = session.occupancy(case)
         patch = session.search(
-            case, lambda n, o=occupancy: uniform_starts(o.shape, o.size, rng_positions, n), trials
+            case,
+            lambda n, o=occupancy: uniform_starts(o.shape, o.size, rng_positions, n, last_start=last_start),
+            trials,
         )
         if patch is None:
             logger.debug(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -24,14 +24,16 @@ if TYPE_CHECKING:
 @attrs.frozen(kw_only=True)
 class UniformRandom(PlacementStrategy):
     """Patch ``i`` goes to the ``i``-th case of a seeded shuffled pool list (cyclically); its start is
-    uniform per axis over ``0 .. D - p`` (clipped to the case where the case is smaller). A case where
-    ``trials_per_case`` draws find no room is dropped; when no case is left the query fails naming how
-    many patches were placed."""
+    uniform per axis over ``0 .. D - p - 1`` as established, over ``0 .. D - p``
+    with ``include_last_start``; where the case is smaller than the patch, the patch covers the axis. A
+    case where ``trials_per_case`` draws find no room is dropped; when no case is left the query fails
+    naming how many patches were placed."""
 
-    name: ClassVar[str] = "random"
-    description: ClassVar[str] = "Uniform random patch positions, pool cases visited round-robin."
+    name: str = "random"
+    description: str = "Uniform random patch positions, pool cases visited round-robin."
     trials_per_case: int = TRIALS_PER_CASE
     starting_trials_per_case: int = STARTING_TRIALS_PER_CASE
+    include_last_start: bool = False
 
     def place(self, oracle: Dataset, ctx: QueryContext) -> list[Patch]:
         session = PlacementSession(oracle, ctx)
@@ -49,4 +51,5 @@ class UniformRandom(PlacementStrategy):
             rng_positions=ctx.rng(*stream, "positions"),
             trials=trials,
             who=stream[0],
+            last_start=self.include_last_start,
         )

@@ -38,7 +38,7 @@ def _feature_loader(shape, seed):
 
 
 def _score_cases(strategy: ScoreStrategy, shapes, dtype="float32"):
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
     cases = []
     for index, shape in enumerate(shapes):
@@ -61,7 +61,7 @@ def _slab_labels(shape) -> np.ndarray:
 
 
 def _run(strategy, shapes=(CASE_SHAPE,) * CASES, dtype="float32", **context):
-    from nnactive_core.patches.engine import run_placement_query, run_score_query
+    from nnactive_core.query.engine import run_placement_query, run_score_query
 
     dataset = SyntheticDataset(
         {f"case_{i:03d}": _slab_labels(shape) for i, shape in enumerate(shapes)},

@@ -48,12 +48,9 @@ def query_context_fixture():
 @pytest.fixture
 def experiment_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary root with ``nnActive_raw``, ``nnActive_data`` and ``nnActive_results`` set."""
-    for variable, folder in (
-        ("nnActive_raw", "raw"),
-        ("nnActive_data", "data"),
-        ("nnActive_results", "results"),
-    ):
-        path = tmp_path / folder
-        path.mkdir()
-        monkeypatch.setenv(variable, str(path))
+    from nnactive_core.experiment.layout import Roots
+
+    for variable, folder in Roots.under(tmp_path).env().items():
+        Path(folder).mkdir()
+        monkeypatch.setenv(variable, folder)
     return tmp_path

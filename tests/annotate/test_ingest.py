@@ -9,7 +9,7 @@ from annotate.fake_experiment import IGNORE, LOOP1, build_experiment, fill_from_
 from nnactive_core.annotate.context import AnnotationError, open_experiment
 from nnactive_core.annotate.export import export_loop
 from nnactive_core.annotate.ingest import import_labels
-from nnactive_core.annotate.source import annotations_folder, imported_labels
+from nnactive_core.experiment.human_oracle import imported_labels
 from nnactive_core.experiment.state import PREPROCESS, State, save_state
 from nnactive_core.patches.patch import save_loop
 
@@ -52,7 +52,7 @@ def region(fake, case):
 
 
 def nothing_imported(fake):
-    folder = annotations_folder(fake.layout, 1)
+    folder = fake.layout.annotations(1)
     leftovers = [p for p in fake.layout.results.rglob("*") if p.name.startswith(".annotations")]
     return not folder.exists() and not leftovers and imported_labels(fake.layout, 1) is None
 
@@ -62,7 +62,7 @@ def test_a_complete_import_is_stored_and_served(fake, handle, export):
     fill_from_truth(export, fake.dataset)
     summary = import_labels(handle, export)
     assert summary.loop == 1 and summary.cases == ("tiny_000", "tiny_002")
-    folder = annotations_folder(fake.layout, 1)
+    folder = fake.layout.annotations(1)
     assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "tiny_000.nii.gz", "tiny_002.nii.gz"]
     source = imported_labels(fake.layout, 1)
     for case in summary.cases:
@@ -84,7 +84,7 @@ def test_an_import_may_set_the_outside_to_ignore_and_may_be_replaced_before_use(
     rewrite(labels_file(export, "tiny_002"), lambda a: a.__setitem__(region(fake, "tiny_002"), 0))
     import_labels(handle, export)
     assert (imported_labels(fake.layout, 1)("tiny_002")[region(fake, "tiny_002")] == 0).all()
-    assert not [p for p in annotations_folder(fake.layout, 1).parent.iterdir() if p.name.startswith(".")]
+    assert not [p for p in fake.layout.annotations(1).parent.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(

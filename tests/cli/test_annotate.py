@@ -7,8 +7,8 @@ import pytest
 from annotate.fake_experiment import build_experiment, fill_from_truth, patch, write_image
 from click.testing import CliRunner
 
-from nnactive_core.annotate.source import imported_labels
 from nnactive_core.cli.main import cli
+from nnactive_core.experiment.human_oracle import imported_labels
 from nnactive_core.experiment.state import ANNOTATE, QUERY, State, load_state, save_state
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from experiment.fake_models import SMALL_DEMO, FakeModels
+from experiment.fake_nnunet_steps import SMALL_DEMO, FakeNnunetSteps
 
 from nnactive_core.cli.experiment import build_config, demo_roots
 from nnactive_core.cli.main import cli
@@ -35,7 +35,7 @@ def env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
-    return FakeModels(root=tmp_path).install(monkeypatch)
+    return FakeNnunetSteps(root=tmp_path).install(monkeypatch)
 
 
 def invoke(*arguments):

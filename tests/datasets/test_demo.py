@@ -17,7 +17,8 @@ from nnactive_core.datasets.demo import (
     class_fractions,
     generate_case,
 )
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.datasets.validate import validate_dataset
 from nnactive_core.plugins import load_registry
 

@@ -5,7 +5,8 @@ import pytest
 import SimpleITK as sitk
 
 from nnactive_core.datasets.api import NOT_FREE, Dataset
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawAdapter, NnunetRawDataset
+from nnactive_core.datasets.nnunet_raw import NnunetRawAdapter, NnunetRawDataset
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.datasets.validate import DatasetValidationError
 from nnactive_core.plugins import load_registry
 

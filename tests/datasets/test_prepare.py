@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
 from nnactive_core.datasets.prepare import (
     choose_validation,
     derive_dataset,
@@ -12,6 +12,7 @@ from nnactive_core.datasets.prepare import (
     parse_test_size,
     split_validation,
 )
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.datasets.validate import DatasetValidationError, validate_dataset
 
 PATIENTS = [f"patient{p:03d}_frame{f:02d}" for p in range(1, 9) for f in (1, 12)]

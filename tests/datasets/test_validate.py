@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnactive_core.datasets.nnunet_raw import nifti_truncation
+from nnactive_core.datasets.raw_format import nifti_truncation
 from nnactive_core.datasets.validate import DatasetValidationError, Problem, check_dataset, validate_dataset
 
 SHAPE = (6, 7, 8)

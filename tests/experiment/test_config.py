@@ -136,6 +136,16 @@ def test_json_round_trip_and_unknown_fields(tmp_path):
         ExperimentConfig.load(tmp_path)
 
 
+def test_option_mappings_are_read_only_copies(tmp_path):
+    options = {"n_cases": 6}
+    config = make(dataset_options=options, training_overrides={"epochs": 2})
+    options["n_cases"] = 7
+    assert config.dataset_options == {"n_cases": 6}
+    with pytest.raises(TypeError):
+        config.training_overrides["epochs"] = 3
+    assert json.loads(config.save(tmp_path).read_text())["training_overrides"] == {"epochs": 2}
+
+
 def test_load_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="no experiment config"):
         ExperimentConfig.load(tmp_path)

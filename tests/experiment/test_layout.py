@@ -8,6 +8,7 @@ from nnactive_core.experiment.layout import (
     find_experiment,
     list_experiments,
     reserve_experiment_id,
+    result_loops,
 )
 
 
@@ -37,6 +38,40 @@ def test_paths_follow_the_architecture(tmp_path):
     assert layout.base_raw == tmp_path / "raw/nnUNet_raw/Dataset004_Hippo"
     assert layout.nnunet_env()["nnUNet_raw"] == str(tmp_path / "data/Dataset004_Hippo/nnUNet_raw")
     assert layout.paths_record()["base_raw"] == str(layout.base_raw)
+    assert layout.labels == layout.raw / "labelsTr"
+    assert (
+        roots.base_preprocessed("Dataset004_Hippo") == tmp_path / "raw/nnUNet_preprocessed/Dataset004_Hippo"
+    )
+    assert roots.analysis("Dataset004_Hippo") == tmp_path / "results/Dataset004_Hippo/analysis"
+
+
+def test_the_layout_names_every_results_file(tmp_path):
+    layout = ExperimentLayout(roots=Roots.under(tmp_path), base="Dataset004_H", folder="Dataset012_H__x")
+    named = {
+        layout.config_file: "config.json",
+        layout.state_file: "state.json",
+        layout.paths_file: "paths.json",
+        layout.versions_file: "versions.json",
+        layout.lock_file: "lock.json",
+        layout.log_file: "log.txt",
+        layout.annotated_classes_file: "annotated_classes.json",
+        layout.annotations(2): "annotations/loop_002",
+        layout.summary_file(1): "loop_001/summary.json",
+        layout.costs_file(1): "loop_001/costs.json",
+        layout.query_file(1): "loop_001/query.json",
+        layout.timings_file(1): "loop_001/timings.json",
+    }
+    assert {path: str(path.relative_to(layout.results)) for path in named} == named
+    assert layout.validation_predictions(1) == layout.trainings / "loop_001__predVal"
+    models = layout.trainings / "nnActiveTrainer__nnUNetPlans__3d_fullres"
+    assert layout.archived_models(0, models) == layout.trainings / f"loop_000__{models.name}"
+
+
+def test_result_loops_are_the_loop_folders_in_order(tmp_path):
+    assert result_loops(tmp_path / "absent") == []
+    for name in ("loop_010", "loop_002", "loop_x", "loop_003.json"):
+        (tmp_path / name).mkdir()
+    assert result_loops(tmp_path) == [2, 10]
 
 
 def test_ids_are_unique_and_follow_existing_folders(tmp_path):

@@ -7,8 +7,8 @@ import sys
 import attrs
 import pytest
 
+from nnactive_core.experiment.layout import LOCK_FILE
 from nnactive_core.experiment.lock import (
-    LOCK_FILE,
     ExperimentLock,
     LockedError,
     LockOwner,

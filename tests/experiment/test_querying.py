@@ -54,15 +54,19 @@ def test_unknown_strategies_and_score_starting_budgets_are_refused():
             resolve_strategy(registry(), "pred_entropy", "starting budget")
 
 
+def unused_pool(requires_features):
+    raise AssertionError("a placement strategy's query must not predict the pool")
+
+
 def test_starting_budget_and_query_are_seeded_and_avoid_annotated_patches(tmp_path):
     dataset = SyntheticDataset.generate(cases=4, shape=(12, 12, 12))
     first = starting_budget(config(starting_budget_size=6), dataset, registry()).patches
     assert first == starting_budget(config(starting_budget_size=6), dataset, registry()).patches
     assert len(first) == 6
-    result = run_query(config(), dataset, registry(), loop=1, annotated=first, cases=None)
+    result = run_query(config(), dataset, registry(), loop=1, annotated=first, pool=unused_pool)
     assert len(result.patches) == 5
     assert not any(a.intersects(b) for a in result.patches for b in first)
-    save_query(tmp_path / "raw", tmp_path / "loop_000", 1, result, "random")
+    save_query(tmp_path / "raw", tmp_path / "loop_000" / "query.json", 1, result, "random")
     assert load_loop(tmp_path / "raw" / "loop_001.json") == result.patches
     query = json.loads((tmp_path / "loop_000" / "query.json").read_text())
     assert query["creates"] == "loop_001.json" and sum(c["chosen"] for c in query["candidates"]) == 5
@@ -73,4 +77,4 @@ def test_score_strategies_need_the_pool_predictions():
         pytest.skip("nnactive-strategies-bald is not installed")
     dataset = SyntheticDataset.generate(cases=2, shape=(12, 12, 12))
     with pytest.raises(QueryStepError, match="needs the pool's predictions"):
-        run_query(config(strategy="pred_entropy"), dataset, registry(), loop=1, annotated=(), cases=None)
+        run_query(config(strategy="pred_entropy"), dataset, registry(), loop=1, annotated=(), pool=None)

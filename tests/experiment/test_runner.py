@@ -1,24 +1,26 @@
-"""The loop runner with the nnU-Net side replaced by fakes (see fake_models.py): steps, files, state,
+"""The loop runner with the nnU-Net side replaced by fakes (see fake_nnunet_steps.py): steps, files, state,
 resumption after failures and kills, and the determinism of the loop files."""
 
 import json
 
+import attrs
 import numpy as np
 import pytest
-from experiment.fake_models import FakeModels, labels_as_arrays, loop_file_bytes, small_config
+from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop_file_bytes, small_config
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
-from nnactive_core.experiment.layout import Roots
-from nnactive_core.experiment.lock import LOCK_FILE
+from nnactive_core.experiment.layout import LOCK_FILE, Roots
+from nnactive_core.experiment.loop_warnings import DICE_FELL, NO_FOREGROUND, experiment_warnings
 from nnactive_core.experiment.runner import KILL_ENV, RunError, kill_point, run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
+from nnactive_core.io import atomic_write_json
 from nnactive_core.patches.patch import load_loop, loop_files
 from nnactive_core.plugins import registry
 
 
 def run(tmp_path, monkeypatch, name="a", fake=None, **changes):
-    fake = (fake or FakeModels(root=tmp_path)).install(monkeypatch)
+    fake = (fake or FakeNnunetSteps(root=tmp_path)).install(monkeypatch)
     roots = Roots(raw=tmp_path / "raw", data=tmp_path / name, results=tmp_path / name)
     layout = setup_experiment(small_config(**changes), roots)
     return layout, fake
@@ -78,11 +80,55 @@ def test_same_seed_same_loop_files_and_another_seed_differs(tmp_path, monkeypatc
     assert loop_file_bytes(first) != loop_file_bytes(third)
 
 
+@attrs.define
+class VesselNeverPredicted(FakeNnunetSteps):
+    """Validation in which the vessel (label 3) is never predicted and the organ's Dice falls in the
+    last loop."""
+
+    def validate(self, layout, config, dataset, loop, device, advance) -> dict:
+        self.calls.append(("validate", loop))
+        organ = (0.5, 0.6, 0.4)[loop]
+        metrics = {
+            "1": {"Dice": organ, "n_pred": 10, "n_ref": 10},
+            "3": {"Dice": 0.0, "n_pred": 0, "n_ref": 5},
+        }
+        summary = {
+            "foreground_mean": {"Dice": organ / 2},
+            "mean": {key: {"Dice": value["Dice"]} for key, value in metrics.items()},
+            "metric_per_case": [{"metrics": metrics}],
+        }
+        atomic_write_json(layout.summary_file(loop), summary)
+        return summary
+
+
+def test_validation_warnings_are_recorded_per_loop_and_shown(tmp_path, monkeypatch):
+    layout, _ = run(tmp_path, monkeypatch, fake=VesselNeverPredicted(root=tmp_path))
+    lines = []
+    run_experiment(layout, display=False, echo=lines.append)
+    recorded = [(w.loop, w.kind, w.classes) for w in experiment_warnings(layout)]
+    assert recorded == [
+        (0, NO_FOREGROUND, ("vessel",)),
+        (1, NO_FOREGROUND, ("vessel",)),
+        (2, NO_FOREGROUND, ("vessel",)),
+        (2, DICE_FELL, ("organ",)),
+    ]
+    last = lines.index(next(line for line in lines if line.startswith("loop 3/3 done")))
+    assert lines[last].endswith("mean Dice 0.2000")
+    assert (
+        lines[last + 1]
+        == "warning: loop 2: the validation prediction has no voxel of vessel (in 1 of 1 cases): not learned"
+    )
+    assert lines[last + 2] == (
+        "warning: loop 2: mean Dice fell from 0.3000 (loop 1) to 0.2000 although the budget grew; "
+        "fell: organ -0.200"
+    )
+
+
 def test_a_failed_step_is_recorded_and_the_run_resumes_after_it(tmp_path, monkeypatch):
     reference, _ = run(tmp_path, monkeypatch, name="reference")
     run_experiment(reference, display=False, echo=lambda line: None)
 
-    fake = FakeModels(root=tmp_path, fail={"train:1:1": 1})
+    fake = FakeNnunetSteps(root=tmp_path, fail={"train:1:1": 1})
     layout, _ = run(tmp_path, monkeypatch, name="failing", fake=fake)
     with pytest.raises(RunError, match="loop 1 train: RuntimeError: injected failure in train:1:1"):
         run_experiment(layout, display=False, echo=lambda line: None)

@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from experiment.fake_models import FakeModels, small_config
+from experiment.fake_nnunet_steps import FakeNnunetSteps, small_config
 
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import Roots, list_experiments
@@ -54,7 +54,7 @@ def test_profile_problems_name_the_field():
 
 
 def test_setup_writes_the_experiment(tmp_path, roots, monkeypatch):
-    FakeModels(root=tmp_path).install(monkeypatch)
+    FakeNnunetSteps(root=tmp_path).install(monkeypatch)
     config = small_config()
     layout = setup_experiment(config, roots)
     assert layout.folder == f"Dataset001_{config.name()}"
@@ -74,7 +74,7 @@ def test_setup_writes_the_experiment(tmp_path, roots, monkeypatch):
 
 
 def test_setting_up_again_reuses_the_experiment_and_another_config_is_refused(tmp_path, roots, monkeypatch):
-    FakeModels(root=tmp_path).install(monkeypatch)
+    FakeNnunetSteps(root=tmp_path).install(monkeypatch)
     first = setup_experiment(small_config(), roots)
     loop0 = (first.raw / "loop_000.json").read_bytes()
     assert setup_experiment(small_config(), roots) == first
@@ -87,16 +87,16 @@ def test_setting_up_again_reuses_the_experiment_and_another_config_is_refused(tm
 
 
 def test_an_interrupted_setup_step_finishes_on_the_next_call(tmp_path, roots, monkeypatch):
-    fake = FakeModels(root=tmp_path).install(monkeypatch)
+    fake = FakeNnunetSteps(root=tmp_path).install(monkeypatch)
 
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("nnactive_core.experiment.models.prepare_plans", broken)
+    monkeypatch.setattr("nnactive_core.experiment.nnunet_steps.prepare_plans", broken)
     with pytest.raises(SetupError, match="setup of .*: OSError: disk full; details in .*log.txt"):
         setup_experiment(small_config(), roots)
     layout = list_experiments(roots)[0]
     assert "disk full" in load_state(layout.results).last_error
-    monkeypatch.setattr("nnactive_core.experiment.models.prepare_plans", fake.prepare_plans)
+    monkeypatch.setattr("nnactive_core.experiment.nnunet_steps.prepare_plans", fake.prepare_plans)
     assert setup_experiment(small_config(), roots) == layout
     assert load_state(layout.results).step == PREPROCESS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -12,15 +13,20 @@ import attrs
 from launchers.grid_fixtures import config, create
 from rich.console import Console
 
+from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.experiment.lock import ExperimentLock, LockOwner
+from nnactive_core.experiment.loop_warnings import ABSENT, LoopWarning, write_warnings
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers.status import (
     all_status,
     grid_status,
+    latest_results,
+    progress_table,
     select,
     status_records,
     status_table,
     summary,
+    warning_lines,
 )
 
 
@@ -133,6 +139,71 @@ def test_set_up_but_never_run_is_not_started_until_its_first_step_finished(roots
     experiment = config()
     layout = create(roots, experiment, State(loop=0, step="preprocess"))
     assert grid_status(roots, [experiment])[0].state == "not started"
-    layout.timings(0).parent.mkdir(parents=True, exist_ok=True)
-    layout.timings(0).write_text('{"preprocess_seconds": 1.0}')
+    layout.timings_file(0).parent.mkdir(parents=True, exist_ok=True)
+    layout.timings_file(0).write_text('{"preprocess_seconds": 1.0}')
     assert grid_status(roots, [experiment])[0].state == "stopped"
+
+
+def test_latest_results_and_progress_table(tmp_path):
+    roots = Roots.under(tmp_path)
+    layout = ExperimentLayout(roots=roots, base="Dataset900_Demo", folder="Dataset001_Demo__x")
+    for loop, (patches, dice) in enumerate(((10, 0.3), (20, 0.45))):
+        folder = layout.loop_results(loop)
+        folder.mkdir(parents=True)
+        (folder / "costs.json").write_text(json.dumps({"cumulative": {"patches": patches}}))
+        (folder / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": dice}}))
+    (layout.loop_results(2)).mkdir()
+    (layout.loop_results(2) / "costs.json").write_text(json.dumps({"cumulative": {"patches": 30}}))
+    budget, dice = latest_results(layout)
+    assert budget == 30 and dice.value == 0.45
+    (layout.results / "config.json").write_text(
+        json.dumps(
+            {
+                "dataset": "Dataset900_Demo",
+                "patch_size": [4, 4, 4],
+                "query_size": 10,
+                "query_steps": 3,
+                "strategy": "random",
+            }
+        )
+    )
+    (layout.results / "state.json").write_text(
+        json.dumps({"loop": 2, "step": "train", "last_error": "x failed"})
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(progress_table([layout]))
+    text = out.getvalue()
+    assert "Demo__x" in text and "2/2" in text and "train" in text and "30" in text and "0.4500" in text
+    assert "failed" in text and "x failed" in text
+    assert warning_lines([layout]) == []
+
+
+def test_progress_table_counts_warnings_and_reports_an_undefined_class(tmp_path):
+    roots = Roots.under(tmp_path)
+    layout = ExperimentLayout(roots=roots, base="Dataset900_Demo", folder="Dataset001_Demo__x")
+    summary = {"foreground_mean": {"Dice": None}, "mean": {"1": {"Dice": 0.6}, "2": {"Dice": None}}}
+    layout.loop_results(0).mkdir(parents=True)
+    layout.summary_file(0).write_text(json.dumps(summary).replace("null", "NaN"))
+    message = "loop 0: lesion in no validation case: their Dice is undefined"
+    warning = LoopWarning(loop=0, kind=ABSENT, classes=["lesion"], message=message)
+    write_warnings(layout.warnings_file(0), [warning])
+    (layout.results / "config.json").write_text(
+        json.dumps(
+            {
+                "dataset": "Dataset900_Demo",
+                "patch_size": 4,
+                "query_size": 1,
+                "query_steps": 2,
+                "strategy": "random",
+            }
+        )
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(progress_table([layout]))
+    row = next(line for line in out.getvalue().splitlines() if "Demo__x" in line)
+    assert "0.6000 (1/2 classes)" in row and "nan" not in row.lower()
+    assert row.split("│")[6].strip() == "1", "one warning recorded"
+    assert warning_lines([layout]) == [f"warning: Demo__x: {message}"]
+    layout.warnings_file(0).write_text("{")
+    (line,) = warning_lines([layout])
+    assert line.startswith("warning: Demo__x: ") and "warnings.json: not valid JSON" in line

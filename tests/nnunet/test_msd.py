@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.datasets.validate import validate_dataset
 from nnactive_core.nnunet.msd import import_msd, msd_target_name
 

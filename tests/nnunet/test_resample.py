@@ -8,7 +8,8 @@ import pytest
 import SimpleITK as sitk
 
 from nnactive_core.datasets.api import NOT_FREE
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.datasets.validate import DatasetValidationError, validate_dataset
 from nnactive_core.nnunet.resample import RECORD_KEY, is_resampled, resample_dataset, target_spacing
 

@@ -34,8 +34,16 @@ def test_case_patch_size_clips_to_small_cases():
     assert case_patch_size((10, 3, 8), (4, 4, 8)) == (4, 3, 8)
 
 
-def test_uniform_starts_cover_every_valid_start_including_the_last():
+def test_uniform_starts_leave_out_the_last_valid_start_as_published():
+    # as published: 0 .. D - p - 1 per axis; an axis the patch covers whole starts at 0
     starts = uniform_starts((10, 6, 5), (4, 6, 1), np.random.default_rng(0), 4000)
+    assert set(starts[:, 0]) == set(range(6))
+    assert set(starts[:, 1]) == {0}
+    assert set(starts[:, 2]) == set(range(4))
+
+
+def test_uniform_starts_with_last_start_cover_every_valid_start():
+    starts = uniform_starts((10, 6, 5), (4, 6, 1), np.random.default_rng(0), 4000, last_start=True)
     assert set(starts[:, 0]) == set(range(7))
     assert set(starts[:, 1]) == {0}
     assert set(starts[:, 2]) == set(range(5))

@@ -3,8 +3,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from nnactive_core.patches.engine import run_placement_query
 from nnactive_core.patches.patch import Patch
+from nnactive_core.query.engine import run_placement_query
 from nnactive_core.strategies.placement import PlacementError
 from nnactive_core.strategies.random_uniform import UniformRandom
 from nnactive_core.testing.contract import StrategyContract
@@ -49,12 +49,24 @@ def test_same_seed_same_patches_other_seed_other_patches():
     assert _run(dataset, query_size=12, seed=5, loop=2) != first
 
 
-def test_positions_reach_the_last_valid_start():
+def test_positions_exclude_the_last_valid_start_as_published():
+    # as published: starts uniform over 0 .. D - p - 1; 10 - 4 = 6 is never drawn
     dataset = _pool(cases=1, shape=(10, 10, 10))
     starts = set()
     for seed in range(300):
         starts.update(_run(dataset, query_size=1, patch_size=4, seed=seed)[0].start)
+    assert starts == set(range(6))
+
+
+def test_include_last_start_is_an_option():
+    dataset = _pool(cases=1, shape=(10, 10, 10))
+    strategy = UniformRandom(name="random-full-range", include_last_start=True)
+    starts = set()
+    for seed in range(300):
+        ctx = make_query_context(dataset, query_size=1, patch_size=4, seed=seed)
+        starts.update(run_placement_query(strategy, dataset, ctx).patches[0].start)
     assert starts == set(range(7))
+    assert UniformRandom().include_last_start is False
 
 
 def test_case_smaller_than_patch_gives_the_whole_case_axis():
@@ -81,14 +93,15 @@ def test_pool_without_room_fails_naming_how_many_were_placed():
 
 
 def test_starting_budget_draws_more_trials_per_case():
-    # seven of the eight 4^3 octants are annotated: 1 of the 125 starts is free
-    octants = [(z, y, x) for z in (0, 4) for y in (0, 4) for x in (0, 4)][:-1]
-    annotated = tuple(Patch(file="case_000.nii.gz", start=o, size=(4, 4, 4)) for o in octants)
+    # slabs at z = 4, y = 4 and x = 4 meet every 4^3 box but the one at the origin: 1 of the 64 starts
+    # drawn (0 .. 3 per axis) is free
+    slabs = [((4, 0, 0), (1, 8, 8)), ((0, 4, 0), (8, 1, 8)), ((0, 0, 4), (8, 8, 1))]
+    annotated = tuple(Patch(file="case_000.nii.gz", start=a, size=s) for a, s in slabs)
     dataset = _pool(cases=1, shape=(8, 8, 8))
     strategy = UniformRandom(trials_per_case=1, starting_trials_per_case=3000)
     starting = make_query_context(dataset, query_size=1, patch_size=4, loop=0, annotated=annotated)
     assert strategy.place(dataset, starting) == [
-        Patch(file="case_000.nii.gz", start=(4, 4, 4), size=(4, 4, 4))
+        Patch(file="case_000.nii.gz", start=(0, 0, 0), size=(4, 4, 4))
     ]
     later = make_query_context(dataset, query_size=1, patch_size=4, loop=1, annotated=annotated)
     with pytest.raises(PlacementError, match="after 1 draws per case"):

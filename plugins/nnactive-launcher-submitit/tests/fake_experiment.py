@@ -1,7 +1,8 @@
 """A stand-in for ``nnactive run``: an experiment of N steps that writes one loop file per step
 (deterministic content), records its progress in ``state.json`` after each finished step and resumes
 from it. It appends one line per start to ``attempts.txt`` so tests can count requeues, and writes its
-own and its parent's pid to ``pids.json`` so tests can signal them.
+own and its parent's pid to ``pids.json`` so tests can signal them, and the GPUs it was given
+(``CUDA_VISIBLE_DEVICES``) to ``gpus.txt``.
 
     python fake_experiment.py FOLDER --steps N --seconds S [--fail-at K]
 """
@@ -34,6 +35,7 @@ def main() -> None:
     with open(args.folder / "attempts.txt", "a") as attempts:
         attempts.write(f"start at step {start}\n")
     write_atomic(args.folder / "pids.json", json.dumps({"pid": os.getpid(), "parent": os.getppid()}))
+    write_atomic(args.folder / "gpus.txt", os.environ.get("CUDA_VISIBLE_DEVICES", "-"))
     print(f"resuming at step {start}" if start else "starting", flush=True)
     for step in range(start, args.steps):
         if step == args.fail_at:

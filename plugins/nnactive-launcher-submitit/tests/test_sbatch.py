@@ -106,6 +106,31 @@ def test_single_job_has_no_array_and_no_gpu_request_when_none_asked(tmp_path, fa
     assert "--partition" not in script
 
 
+REFUSING_SBATCH = """#!/bin/sh
+echo "sbatch: error: invalid partition specified: gpu-h100" >&2
+echo "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2
+exit 1
+"""
+
+
+def test_refused_submission_is_one_line_naming_the_request(tmp_path, fake_slurm, capsys):
+    (tmp_path / "bin" / "sbatch").write_text(REFUSING_SBATCH)
+    with pytest.raises(RuntimeError) as refused:
+        SubmititLauncher().launch(
+            jobs(tmp_path, 2),
+            folder=str(tmp_path / "s"),
+            partition="gpu-h100",
+            gpus="2",
+            mem="64G",
+            time="60",
+        )
+    assert str(refused.value) == (
+        "sbatch refused the job array (partition 'gpu-h100', 60 min, 2 GPU(s), 64 GB): "
+        "invalid partition specified: gpu-h100; Batch job submission failed: Invalid partition name specified"
+    )
+    assert capsys.readouterr().err == "", "sbatch's complaint is in the message, not printed as well"
+
+
 def test_without_slurm_the_error_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RuntimeError, match="cannot submit to SLURM here.*cluster=local"):

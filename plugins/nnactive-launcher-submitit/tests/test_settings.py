@@ -111,3 +111,12 @@ def test_error_summary_takes_the_last_trace_line():
 def test_folder_option_expands_user(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert SubmititSettings.from_options({"folder": "~/sub"}, env={}).folder == Path(tmp_path) / "sub"
+
+
+def test_gpus_per_node_is_submitits_name_for_gpus(tmp_path):
+    env = {"nnActive_data": str(tmp_path)}
+    settings = SubmititSettings.from_options({"gpus_per_node": "2"}, env=env)
+    assert settings.gpus == 2 and settings.slurm_parameters()["gpus_per_node"] == 2
+    assert SubmititSettings.from_options({"gpus_per_node": "2", "gpus": "2"}, env=env).gpus == 2
+    with pytest.raises(ValueError, match="option gpus_per_node='2' contradicts gpus='1'"):
+        SubmititSettings.from_options({"gpus_per_node": "2", "gpus": "1"}, env=env)

@@ -3,9 +3,9 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from nnactive_core.patches.engine import run_placement_query
 from nnactive_core.patches.patch import Patch
 from nnactive_core.plugins import load_registry
+from nnactive_core.query.engine import run_placement_query
 from nnactive_core.strategies.placement import PlacementError
 from nnactive_core.testing.synthetic import make_query_context
 from nnactive_random_fg.plugin import STRATEGIES

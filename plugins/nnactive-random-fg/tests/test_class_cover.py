@@ -77,3 +77,17 @@ def test_no_room_for_a_label_fails_naming_it(counting_dataset):
     dataset = counting_dataset(maps, labels={"background": 0, "x": 1})
     with pytest.raises(PlacementError, match=r"only 1 of 2 patches centred on label 'x' \(1\)"):
         _cover(dataset, trials=200, query_size=4, patch_size=2, annotated=annotated)
+
+
+def test_ties_are_served_in_label_order_as_published(blob_pool):
+    # every case holds every label: all labels tie on every re-count, so they are served in label
+    # order (the established code: a stable sort in dataset.json order), background first
+    dataset = blob_pool(cases=8)
+    _, draws = _cover(dataset, query_size=6)
+    assert [d.label for d in draws] == [0, 0, 1, 1, 2, 2]
+
+
+def test_rarest_label_is_served_first(blob_pool):
+    dataset = blob_pool(cases=8, lesion_cases=(1, 4, 6))
+    _, draws = _cover(dataset, query_size=6)
+    assert [d.label for d in draws] == [2, 2, 0, 0, 1, 1]

@@ -79,12 +79,18 @@ def test_clasp_query_through_the_cli(tmp_path, make_probabilities):
     for i in range(4):
         probabilities = make_probabilities(classes=4, shape=(12, 12, 12), seed=i, dtype="float16")
         np.save(tmp_path / "probs" / f"case_{i}.npy", probabilities)
-    options = ("--patch-size", "3", "3", "3", "--query-size", "20", "--patches-per-case", "10")
+    options = ("--patch-size", "3", "3", "3", "--query-size", "20", "--patches-per-case", "20")
     options += ("--loop", "3", "--query-steps", "5", "--seed", "11")
     result, out = query(tmp_path, "class_power_pe66_exp", *options)
     assert result.exit_code == 0, result.output
     written = json.loads(out.read_text())
     assert len(written["patches"]) == 20
+    # per case (the published rule): each of the 3 class pools floor(20 * (0.66 / 4)) = 3
+    # candidates, the global pool floor(20 * 0.34) = 6
+    for case in {c["file"] for c in written["candidates"]}:
+        pools = [c["pool"] for c in written["candidates"] if c["file"] == case]
+        assert {pool: pools.count(pool) for pool in set(pools)} == {1: 3, 2: 3, 3: 3, -1: 6}
+    # query: floor(20 * 0.66) = 13 class patches, 4 each and the 13 mod 3 = 1 left over to one; 7 global
     chosen = [c["pool"] for c in written["candidates"] if c["chosen"]]
     assert chosen.count(-1) == 7 and sorted(chosen.count(pool) for pool in (1, 2, 3)) == [4, 4, 5]
     again, second = query(tmp_path, "class_power_pe66_exp", *options)

@@ -41,19 +41,47 @@ def test_voxel_scores_reject_channel_count_mismatch(make_probabilities):
         CLASP.voxel_scores(probs, context())
 
 
+# Hand-computed from the published rule: per case the global pool keeps floor(n * (1 - ratio)) and each
+# class pool floor(n * (ratio / (F + 1))), the F + 1 counting the global pool too, at least 1 each, in
+# float64 as the established code computes them.
+PUBLISHED_CASE_QUOTAS = [
+    # (n = patches_per_case, ratio, F, class quota, global quota)
+    (10, 0.66, 3, 1, 3),  # 10 * 0.165 = 1.65 -> 1; 10 * 0.34 = 3.3999999999999995 -> 3
+    (20, 0.66, 3, 3, 6),  # 3.3000000000000003 -> 3 (4 if divided by F); 6.799999999999999 -> 6
+    (50, 0.66, 3, 8, 17),  # 8.25 -> 8; 50 * (1 - 0.66) = 17.0 -> 17
+    (150, 0.66, 3, 24, 50),  # 24.75 -> 24; 150 * (1 - 0.66) = 50.99999999999999 -> 50
+    (1, 0.66, 3, 1, 1),  # 0.165 and 0.34 -> 0, at least 1 each
+    (12, 0.33, 3, 1, 8),  # 12 * 0.0825 = 0.99 -> 0 -> 1; 8.04 -> 8
+    (20, 0.33, 2, 2, 13),  # 20 * 0.11 = 2.2 -> 2; 13.399999999999999 -> 13
+    (20, 0.66, 15, 1, 6),  # AMOS: 20 * 0.04125 = 0.825 -> 0 -> 1
+]
+
+
 @pytest.mark.parametrize(
-    ("per_case", "ratio", "class_quota", "global_quota"),
-    [
-        (10, 0.66, 2, 3),  # 6.6 / 3 foreground pools; the old code divided by 4 pools incl. global -> 1
-        (50, 0.66, 11, 17),  # 50 * 0.34 is 16.999999999999998 in floating point
-        (1, 0.66, 1, 1),  # at least one each
-        (12, 0.33, 1, 8),
-    ],
+    ("per_case", "ratio", "classes", "class_quota", "global_quota"), PUBLISHED_CASE_QUOTAS
 )
-def test_case_quotas_divide_by_the_foreground_pools_only(per_case, ratio, class_quota, global_quota):
+def test_case_quotas_follow_the_published_rule(per_case, ratio, classes, class_quota, global_quota):
     strategy = ClassStratifiedEntropy(name="quota_test", description="test", ratio=ratio)
-    quotas = strategy.case_quotas(context(patches_per_case=per_case))
-    assert quotas == {1: class_quota, 2: class_quota, 3: class_quota, GLOBAL_POOL: global_quota}
+    ctx = context(label_values=tuple(range(classes + 1)), patches_per_case=per_case)
+    expected = {value: class_quota for value in range(1, classes + 1)}
+    assert strategy.case_quotas(ctx) == {**expected, GLOBAL_POOL: global_quota}
+
+
+def test_case_quotas_over_the_class_pools_only_is_an_option():
+    strategy = ClassStratifiedEntropy(
+        name="quota_test", description="test", ratio=0.66, foreground_case_quota=True
+    )
+    # 20 * (0.66 / 3) = 4.4 -> 4 per class pool; the global pool as published
+    quotas = strategy.case_quotas(context(patches_per_case=20))
+    assert quotas == {1: 4, 2: 4, 3: 4, GLOBAL_POOL: 6}
+
+
+def test_every_registered_class_strategy_uses_the_published_case_quotas():
+    from nnactive_strategies_bald.plugin import all_strategies
+
+    stratified = [s for s in all_strategies() if isinstance(s, ClassStratifiedEntropy)]
+    assert len(stratified) == 10
+    assert not any(s.foreground_case_quota for s in stratified)
 
 
 def test_case_quotas_without_foreground_use_the_global_pool():
@@ -122,6 +150,15 @@ def test_clasp_quotas_query_20_three_classes():
     assert favoured == {1, 2, 3}
 
 
+def test_clasp_quotas_query_40_two_classes():
+    # Hippocampus qs 40: floor(26.4) = 26 class patches, 13 + 13 (26 mod 2 = 0 extra), 14 global
+    table = candidate_table({1: 20, 2: 20, GLOBAL_POOL: 20})
+    ctx = context(label_values=(0, 1, 2), query_size=40)
+    for seed in range(5):
+        rows = CLASP.compose(table, ctx, np.random.default_rng(seed))
+        assert pool_counts(table, rows) == {1: 13, 2: 13, GLOBAL_POOL: 14}
+
+
 def test_short_class_pool_is_filled_from_the_other_pools():
     table = candidate_table({1: 1, 2: 10, 3: 10, GLOBAL_POOL: 10}, seed=3)
     rows = CLASP.compose(table, context(query_size=20), np.random.default_rng(0))
@@ -130,7 +167,7 @@ def test_short_class_pool_is_filled_from_the_other_pools():
 
 
 def test_through_the_engine_with_non_contiguous_labels(make_probabilities):
-    from nnactive_core.patches.engine import CaseInput, run_score_query
+    from nnactive_core.query.engine import CaseInput, run_score_query
 
     ctx = context(label_values=(0, 2, 5), patch_size=(3, 3, 3), patches_per_case=3, query_size=6)
     cases = [
@@ -144,7 +181,7 @@ def test_through_the_engine_with_non_contiguous_labels(make_probabilities):
     result = run_score_query(CLASP, cases, ctx)
     table = result.candidates
     assert set(table.pool.tolist()) == {2, 5, GLOBAL_POOL}
-    # per case: class quota floor(3 * 0.66 / 2) -> 1 each, global floor(3 * 0.34) -> 1
+    # per case: class quota floor(3 * (0.66 / 3)) = 0 -> 1 each, global floor(3 * 0.34) = 1
     assert np.bincount(table.case_index).tolist() == [3, 3, 3, 3]
     # query: floor(6 * 0.66) = 3 class patches over 2 pools (1 + 1 + one drawn), 3 global
     counts = pool_counts(table, result.chosen)

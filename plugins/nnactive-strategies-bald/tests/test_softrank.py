@@ -1,6 +1,6 @@
 import numpy as np
 
-from nnactive_core.patches.engine import CaseInput, run_score_query
+from nnactive_core.query.engine import CaseInput, run_score_query
 from nnactive_core.strategies.api import GLOBAL_POOL, CandidateTable
 from nnactive_core.testing import make_probabilities, make_query_context
 from nnactive_strategies_bald.softrank import SoftRankStrategy

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnactive_core.patches.engine import CaseInput, run_score_query
+from nnactive_core.query.engine import CaseInput, run_score_query
 from nnactive_core.testing import make_query_context
 from nnactive_strategies_bald.measures import expected_entropy, mutual_information, predictive_entropy
 from nnactive_strategies_bald.uncertainty import UncertaintyStrategy

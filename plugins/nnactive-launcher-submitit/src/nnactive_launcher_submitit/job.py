@@ -7,8 +7,13 @@ submission of the same callable, and requeues the job. The requeued job simply r
 ``nnactive run --experiment NAME`` again, which resumes from the experiment's own ``state.json``:
 no model or optimizer state passes through submitit's pickles.
 
-This module is imported on the compute node when submitit unpickles the job, so it imports nothing
-beyond submitit and the standard library.
+When the experiment dies of SIGTERM that did not come from :meth:`ExperimentJob.stop` (the scheduler
+cancelled or pre-empted the job), the job records that in the experiment's state before it waits for
+a requeue: a cancelled job ends there, and ``nnactive grid status`` then shows the experiment as
+failed, for ``nnactive grid retry --failed``; a requeued one resumes and clears it.
+
+This module is imported on the compute node when submitit unpickles the job, so at import time it
+needs nothing beyond submitit and the standard library.
 """
 
 from __future__ import annotations
@@ -39,6 +44,37 @@ def _ignore_preemption_signal() -> None:
     signal.signal(_preemption_signal(), signal.SIG_IGN)
 
 
+def scheduler_job_id() -> str:
+    """The running job's id as the scheduler names it (``4242_3`` for an array task)."""
+    try:
+        return submitit.JobEnvironment().job_id
+    except RuntimeError:  # not inside a submitit job
+        return "?"
+
+
+def record_termination(experiment: str, env: Mapping[str, str], job_id: str) -> None:
+    """Record in the experiment's state that job ``job_id`` stopped it with SIGTERM. Nothing is
+    recorded where the experiment cannot be found, is finished, or another process holds its lock."""
+    from nnactive_core.experiment.layout import LayoutError, Roots, find_experiment
+    from nnactive_core.experiment.lock import ExperimentLock, LockedError
+    from nnactive_core.experiment.state import StateError, load_state, save_state
+
+    message = (
+        f"stopped by SIGTERM in job {job_id} (cancelled or pre-empted): it resumes if the job is requeued, "
+        "otherwise with `nnactive grid retry --failed`"
+    )
+    try:
+        layout = find_experiment(Roots.from_env(env), experiment)
+        if layout is None:
+            return
+        with ExperimentLock(layout.results):
+            state = load_state(layout.results)
+            if not state.finished:
+                save_state(layout.results, state.with_error(message))
+    except (LayoutError, LockedError, StateError, OSError):
+        pass
+
+
 class ExperimentJob(submitit.helpers.Checkpointable):
     """Runs one experiment's command line, output appended to its log file; fails when it fails."""
 
@@ -65,7 +101,7 @@ class ExperimentJob(submitit.helpers.Checkpointable):
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             stamp = datetime.now().isoformat(timespec="seconds")
-            job = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID", "?")
+            job = scheduler_job_id()
             log.write(
                 f"# nnactive submitit launcher {stamp}: job {job}, attempt {self.attempt}: "
                 f"{' '.join(self.argv)}\n".encode()
@@ -84,10 +120,17 @@ class ExperimentJob(submitit.helpers.Checkpointable):
                 returncode = self._process.wait()
             finally:
                 self._process = None
+            if returncode == -signal.SIGTERM:
+                log.write(
+                    f"# job {job}: the experiment was stopped by SIGTERM (cancelled or pre-empted); "
+                    f"waiting up to {self.preempt_wait_s:g} s for a requeue\n".encode()
+                )
         if returncode == -signal.SIGTERM:
-            # Pre-emption: the scheduler sent SIGTERM to every process of the job, the experiment
-            # died of it, and the requeue follows (submitit's signal, or SLURM's own requeue). Failing
-            # now would end the job as failed before that; the wait ends early when submitit requeues.
+            # Cancellation or pre-emption: the scheduler sent SIGTERM to every process of the job and
+            # the experiment died of it. After a pre-emption the requeue follows (submitit's signal,
+            # or SLURM's own requeue): failing now would end the job as failed before that, so the job
+            # waits; the wait ends early when submitit requeues, and a cancel kills the job during it.
+            record_termination(self.experiment, {**os.environ, **self.env}, job)
             time.sleep(self.preempt_wait_s)
         if returncode != 0:
             raise RuntimeError(f"{self.experiment}: {describe_exit(returncode)}; log: {self.log_file}")

@@ -4,6 +4,8 @@ from the experiment's own state."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 
 from nnactive_core.launchers.api import JobOutcome, Launcher, LaunchJob
@@ -22,6 +24,18 @@ def error_summary(error: BaseException) -> str:
             return trace[-1]
     first = next((line.strip() for line in lines if line.strip()), "")
     return f"{type(error).__name__}: {first}"
+
+
+def refusal_summary(stderr: str) -> str:
+    """sbatch's error lines as one: ``sbatch: error: invalid partition specified: gpu`` and
+    ``sbatch: error: Batch job submission failed: Invalid partition name specified`` become
+    ``invalid partition specified: gpu; Batch job submission failed: Invalid partition name specified``."""
+    reasons = []
+    for line in stderr.splitlines():
+        reason = line.strip().removeprefix("sbatch:").strip().removeprefix("error:").strip()
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    return "; ".join(reasons) or "no reason given"
 
 
 class SubmititLauncher(Launcher):
@@ -52,7 +66,7 @@ class SubmititLauncher(Launcher):
         ]
         for job in jobs:
             job.log_file.parent.mkdir(parents=True, exist_ok=True)
-        submitted = executor.submit_array(callables)
+        submitted = self._submit(executor, callables, settings)
         if not settings.wait:
             return [
                 JobOutcome(
@@ -65,9 +79,32 @@ class SubmititLauncher(Launcher):
         return [self._result(job, sub) for job, sub in zip(jobs, submitted, strict=True)]
 
     @staticmethod
+    def _submit(executor, callables: list, settings: SubmititSettings) -> list:
+        """``submit_array``; a submission the scheduler refuses raises one line naming what was asked.
+        submitit prints sbatch's complaint to stderr before it raises: that goes into the line."""
+        from submitit.core.utils import FailedJobError
+
+        stderr = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(stderr):
+                return executor.submit_array(callables)
+        except FailedJobError as error:
+            raise RuntimeError(
+                f"sbatch refused the job array ({settings.describe_request()}): "
+                f"{refusal_summary(str(error) or stderr.getvalue())}"
+            ) from None
+
+    @staticmethod
     def _result(job: LaunchJob, submitted) -> JobOutcome:
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
         try:
             submitted.result()
+        except FailedJobError as error:  # the job raised: its trace names the experiment and its log
+            return JobOutcome(experiment=job.experiment, state="failed", detail=error_summary(error))
+        except UncompletedJobError:  # killed from outside (scancel, out of memory): no result, no trace
+            detail = f"job {submitted.job_id} ended without a result (state {submitted.state})"
+            return JobOutcome(experiment=job.experiment, state="failed", detail=detail)
         except Exception as error:  # submitit re-raises whatever ended the job; report, never crash
             return JobOutcome(experiment=job.experiment, state="failed", detail=error_summary(error))
         return JobOutcome(experiment=job.experiment, state="done", detail=f"job {submitted.job_id}")

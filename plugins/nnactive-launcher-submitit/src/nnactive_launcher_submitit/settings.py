@@ -29,6 +29,7 @@ OPTIONS = {
     "time": "time limit per job: minutes, or [D-]HH:MM:SS as sbatch takes it (default 24:00:00); "
     "an experiment that hits it is requeued and resumes",
     "gpus": "GPUs per job (default 1)",
+    "gpus_per_node": "the same as gpus, under submitit's own name (Slurm --gpus-per-node, a GRES request)",
     "mem": "memory per job, in GB or with a unit: 64, 64G, 500M",
     "cpus": "CPUs per job (data loading and augmentation of nnU-Net)",
     "array_parallelism": "how many array tasks run at once (the %N of --array; default 256)",
@@ -157,6 +158,13 @@ class SubmititSettings:
         if cluster not in CLUSTERS:
             raise _error("cluster", options["cluster"], f"is not one of {', '.join(CLUSTERS)}")
         get = options.get
+        if "gpus_per_node" in options:
+            if "gpus" in options and str(options["gpus"]).strip() != str(options["gpus_per_node"]).strip():
+                raise _error(
+                    "gpus_per_node", options["gpus_per_node"], f"contradicts gpus={options['gpus']!r}"
+                )
+            options = {**options, "gpus": options["gpus_per_node"]}
+            get = options.get
         settings = cls(
             cluster=cluster,
             folder=Path(str(get("folder"))).expanduser() if _text(get("folder", "")) else default_folder(env),
@@ -213,6 +221,23 @@ class SubmititSettings:
             "slurm_setup": [self.setup] if self.setup else None,
         }
         return {key: value for key, value in parameters.items() if value is not None}
+
+    def describe_request(self) -> str:
+        """What each task asks the scheduler for, for error messages: ``partition 'gpu', 1440 min,
+        1 GPU(s), 64 GB, 12 CPU(s)``."""
+        parts = [f"partition {self.partition!r}" if self.partition else "default partition"]
+        parts.append(f"{self.time_min:g} min")
+        parts.append(f"{self.gpus} GPU(s)")
+        if self.mem_gb is not None:
+            parts.append(f"{self.mem_gb:g} GB")
+        if self.cpus is not None:
+            parts.append(f"{self.cpus} CPU(s)")
+        parts += [
+            f"{name} {value!r}"
+            for name, value in (("account", self.account), ("qos", self.qos), ("constraint", self.constraint))
+            if value
+        ]
+        return ", ".join(parts)
 
     def local_parameters(self) -> dict[str, object]:
         parameters: dict[str, object] = {

@@ -6,9 +6,10 @@ background is only learnt where it is annotated, and the class-ensuring cross-va
 every label in at least two annotated cases.
 
 Labels are served rarest first (fewest cases not yet used by this phase, re-counted after every label;
-ties go to the label with fewer voxels in the pool, so background never crowds out a tiny structure),
+ties in the order of the label values, as the established code breaks them by dataset.json order),
 and each label prefers cases this phase has not used yet, so the patches spread over many cases; a case
-already used is taken only when a label has no unused case with room left.
+already used is taken only when a label has no unused case with room left (where the established code
+raised).
 
 Unlike the established code this phase never exceeds the budget silently: it fails up front, with the
 numbers, when ``per_label x #labels`` patches do not fit into the query, and it names each label that
@@ -57,19 +58,13 @@ def check_budget(labels: Sequence[int], per_label: int, query_size: int, who: st
         )
 
 
-def label_census(
-    session: PlacementSession, store: LabelStore, labels: Sequence[int]
-) -> tuple[dict[int, list[str]], dict[int, int]]:
-    """Per label: the pool cases whose ground truth holds it, and its voxels in the pool (every case
-    read once)."""
+def label_census(session: PlacementSession, store: LabelStore, labels: Sequence[int]) -> dict[int, list[str]]:
+    """Per label: the pool cases whose ground truth holds it (every case read once)."""
     where: dict[int, list[str]] = {label: [] for label in labels}
-    voxels = dict.fromkeys(labels, 0)
     for case in session.cases:
-        case_labels = store.get(case)
-        for label in case_labels.present(labels):
+        for label in store.get(case).present(labels):
             where[label].append(case)
-            voxels[label] += case_labels.count(label)
-    return where, voxels
+    return where
 
 
 def cover_labels(
@@ -84,7 +79,7 @@ def cover_labels(
     """Place ``per_label`` patches per label, each centred on a voxel of the label, in distinct cases."""
     check_budget(labels, per_label, session.remaining, who)
     store = LabelStore.of(session)
-    where, voxels = label_census(session, store, labels)
+    where = label_census(session, store, labels)
     rare = [label for label in labels if len(where[label]) < per_label]
     if rare:
         details = "; ".join(
@@ -100,7 +95,11 @@ def cover_labels(
     pending = list(labels)
     draws: list[Draw] = []
     while pending:
-        pending.sort(key=lambda label: (sum(case not in used for case in where[label]), voxels[label]))
+        # a stable sort of the labels in their given order, re-counted from scratch every time
+        pending = sorted(
+            (label for label in labels if label in pending),
+            key=lambda label: sum(case not in used for case in where[label]),
+        )
         label = pending.pop(0)
         fresh = [case for case in where[label] if case not in used]
         again = [case for case in where[label] if case in used]

@@ -28,7 +28,3 @@ class Draw:
     case: str
     mode: str
     label: int | None = None
-
-    @property
-    def foreground_centred(self) -> bool:
-        return self.mode in FOREGROUND_MODES

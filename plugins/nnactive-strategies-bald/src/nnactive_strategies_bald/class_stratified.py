@@ -22,9 +22,6 @@ from nnactive_strategies_bald.power import BetaSchedule, as_schedule, noised
 if TYPE_CHECKING:
     import torch
 
-# 0.34 * 50 is 16.999999999999998 in floating point; a quota must not lose a patch to that
-_FLOOR_SLACK = 1e-9
-
 
 def _ratio(instance, attribute, value) -> None:
     if not 0.0 <= value <= 1.0:
@@ -35,19 +32,20 @@ def _optional_schedule(value: BetaSchedule | float | None) -> BetaSchedule | Non
     return None if value is None else as_schedule(value)
 
 
-def _floor(value: float) -> int:
-    return math.floor(value + _FLOOR_SLACK)
-
-
 @attrs.frozen(kw_only=True)
 class ClassStratifiedEntropy(ScoreStrategy):
     """``ratio`` of the query from the class pools; ``beta`` (a schedule, a number or None for no noise)
-    power-noises every pool's aggregated scores."""
+    power-noises every pool's aggregated scores.
+
+    ``foreground_case_quota`` (off in every registered name): split a case's class share
+    ``patches_per_case * ratio`` over the F class pools instead of the established F + 1 pools (which
+    counts the global pool too and so keeps fewer class candidates per case than the share asks)."""
 
     name: str
     description: str
     ratio: float = attrs.field(converter=float, validator=_ratio)
     beta: BetaSchedule | None = attrs.field(default=None, converter=_optional_schedule)
+    foreground_case_quota: bool = False
 
     def pools(self, ctx: QueryContext) -> tuple[int, ...]:
         return (*ctx.foreground_values, GLOBAL_POOL)
@@ -72,17 +70,22 @@ class ClassStratifiedEntropy(ScoreStrategy):
         return [pools[i] for i in rng.permutation(len(pools))]
 
     def case_quotas(self, ctx: QueryContext) -> dict[int, int]:
+        """The established per-case rule: the global pool keeps
+        ``floor(n * (1 - ratio))``, each class pool ``floor(n * (ratio / (F + 1)))``, at least 1 each,
+        with n = ``patches_per_case`` and the products in float64 as there (``150 * (1 - 0.66)`` is
+        50.99999999999999, so 50)."""
         per_case = ctx.patches_per_case
         foreground = ctx.foreground_values
         if not foreground:
             return {GLOBAL_POOL: per_case}
-        class_quota = max(1, _floor(per_case * self.ratio / len(foreground)))
+        pools = len(foreground) if self.foreground_case_quota else len(foreground) + 1
+        class_quota = max(1, math.floor(per_case * (self.ratio / pools)))
         quotas = {value: class_quota for value in foreground}
-        quotas[GLOBAL_POOL] = max(1, _floor(per_case * (1.0 - self.ratio)))
+        quotas[GLOBAL_POOL] = max(1, math.floor(per_case * (1.0 - self.ratio)))
         return quotas
 
     def compose(self, candidates: CandidateTable, ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
-        from nnactive_core.patches.compose import stratified_quotas, top_k_per_pool
+        from nnactive_core.strategies.compose import stratified_quotas, top_k_per_pool
 
         quotas = stratified_quotas(ctx.query_size, self.ratio, list(ctx.foreground_values), rng)
         return top_k_per_pool(candidates, quotas)

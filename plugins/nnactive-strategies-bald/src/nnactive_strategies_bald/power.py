@@ -47,7 +47,7 @@ class ExponentialBeta:
     end: float = attrs.field(default=100.0, converter=float, validator=_positive)
 
     def __call__(self, ctx: QueryContext) -> float:
-        from nnactive_core.patches.compose import exponential_beta
+        from nnactive_core.strategies.compose import exponential_beta
 
         return float(exponential_beta(_step(ctx), ctx.query_steps, start=self.start, end=self.end))
 
@@ -62,7 +62,7 @@ class SigmoidBeta:
     end: float = attrs.field(default=100.0, converter=float, validator=_positive)
 
     def __call__(self, ctx: QueryContext) -> float:
-        from nnactive_core.patches.compose import sigmoid_beta
+        from nnactive_core.strategies.compose import sigmoid_beta
 
         beta = sigmoid_beta(_step(ctx), ctx.query_steps, self.temperature, start=self.start, end=self.end)
         return float(beta)
@@ -82,7 +82,7 @@ def noised(
     patch_scores: np.ndarray, schedule: BetaSchedule, ctx: QueryContext, rng: np.random.Generator
 ) -> np.ndarray:
     """Patch scores with power noise for this query's β (through the core's ``power_noise``)."""
-    from nnactive_core.patches.compose import power_noise
+    from nnactive_core.strategies.compose import power_noise
 
     return power_noise(patch_scores, schedule(ctx), rng)
 

@@ -19,7 +19,7 @@ class SoftRankStrategy(UncertaintyStrategy):
         return {pool: CANDIDATES_PER_PATCH * ctx.patches_per_case for pool in self.pools(ctx)}
 
     def compose(self, candidates: CandidateTable, ctx: QueryContext, rng: np.random.Generator) -> np.ndarray:
-        from nnactive_core.patches.compose import soft_rank_scores
+        from nnactive_core.strategies.compose import soft_rank_scores
 
         soft = soft_rank_scores(np.asarray(candidates.score), rng)
         return np.argsort(-soft, kind="stable")[: ctx.query_size]

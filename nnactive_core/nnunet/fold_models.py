@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import torch
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.label_handling.label_handling import LabelManager, determine_num_input_channels
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
+
+from nnactive_core.io import read_json
 
 CHECKPOINT = "checkpoint_final.pth"
 
@@ -51,8 +52,8 @@ def load_fold_models(
     for name in ("plans.json", "dataset.json"):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name} not found: train a fold first")
-    plans_manager = PlansManager(json.loads((model_dir / "plans.json").read_text()))
-    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    plans_manager = PlansManager(read_json(model_dir / "plans.json", expect=dict))
+    dataset_json = read_json(model_dir / "dataset.json", expect=dict)
 
     parameters, mirror_axes, configuration, trainer_name = [], None, None, ""
     for fold in folds:

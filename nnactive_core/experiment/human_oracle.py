@@ -1,4 +1,4 @@
-"""Annotators' labels as the loop runner consumes them.
+"""The human-mode oracle: annotators' labels as the loop runner consumes them.
 
 A valid import of loop L lives in ``<results>/annotations/loop_LLL/``: ``<case>.nii.gz`` per case that
 loop L queried (the imported labels inside L's patches, ``ignore`` elsewhere) and ``manifest.json``
@@ -8,21 +8,20 @@ oracle so that the oracle's partial-label writer builds the maps from annotators
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnactive_core.annotate.context import label_dtype
+from nnactive_core.experiment.oracle import label_dtype
+from nnactive_core.io import JsonFileError, read_json
 from nnactive_core.patches.patch import Patch, load_loop, loop_file_name, loop_files
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
     from nnactive_core.experiment.layout import ExperimentLayout
 
-ANNOTATIONS = "annotations"
 STORED_MANIFEST = "manifest.json"
 STORED_ENDING = ".nii.gz"
 KIND = "nnactive-imported-labels"
@@ -32,10 +31,6 @@ class MissingImportError(RuntimeError):
     """A loop's patches have no valid import of annotators' labels."""
 
 
-def annotations_folder(layout: ExperimentLayout, loop: int) -> Path:
-    return Path(layout.results) / ANNOTATIONS / f"loop_{loop:03d}"
-
-
 def patch_records(patches: Iterable[Patch]) -> list[dict]:
     """Loop-file records in a fixed order, to compare an import with the loop file."""
     return sorted((p.to_json() for p in patches), key=lambda r: (r["file"], r["coords"], r["size"]))
@@ -43,8 +38,8 @@ def patch_records(patches: Iterable[Patch]) -> list[dict]:
 
 def _read_stored(folder: Path) -> dict | None:
     try:
-        payload = json.loads((folder / STORED_MANIFEST).read_text())
-    except (OSError, ValueError):
+        payload = read_json(folder / STORED_MANIFEST)
+    except JsonFileError:
         return None
     if not isinstance(payload, dict) or payload.get("kind") != KIND:
         return None
@@ -64,7 +59,7 @@ def import_instructions(layout: ExperimentLayout, loop: int) -> str:
 def imported_labels(layout: ExperimentLayout, loop: int) -> Callable[[str], np.ndarray] | None:
     """Per case id, the label map (z, y, x ints) annotators gave for loop file ``loop``'s patches; None
     when no import exists, or the one stored no longer matches the loop file (it was re-queried)."""
-    folder = annotations_folder(layout, loop)
+    folder = layout.annotations(loop)
     stored = _read_stored(folder)
     loop_path = Path(layout.raw) / loop_file_name(loop)
     if stored is None or stored.get("loop") != loop or not loop_path.is_file():
@@ -83,7 +78,7 @@ def imported_labels(layout: ExperimentLayout, loop: int) -> Callable[[str], np.n
     def read(case: str) -> np.ndarray:
         import SimpleITK as sitk
 
-        from nnactive_core.datasets.nnunet_raw import as_label_array, read_image
+        from nnactive_core.datasets.raw_format import as_label_array, read_image
 
         if case not in files:
             raise KeyError(f"{folder}: the import of loop {loop} has no labels for case {case!r}")
@@ -116,7 +111,7 @@ class ImportedOracle:
             source = None if loop in oracle_loops else imported_labels(layout, loop)
             self._loops.append((loop, grouped, loop in oracle_loops, source))
         self._layout = layout
-        self._folder = annotations_folder(layout, 0).parent
+        self._folder = layout.annotations(0).parent
 
     def __getattr__(self, name: str):
         return getattr(self._dataset, name)

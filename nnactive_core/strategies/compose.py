@@ -19,9 +19,6 @@ from nnactive_core.strategies.api import GLOBAL_POOL, CandidateTable
 # log of the smallest positive float64: what scores <= 0 count as (see power_noise)
 LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
 
-# floor(20 * 0.66) must be 13 although 0.29 * 100 is 28.999999999999996 in floating point
-_FLOOR_SLACK = 1e-9
-
 
 def _finite_scores(scores: np.ndarray, helper: str) -> np.ndarray:
     values = np.asarray(scores, dtype=np.float64)
@@ -64,9 +61,12 @@ def soft_rank_scores(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray
 def stratified_quotas(
     query_size: int, ratio: float, class_pools: Sequence[int], rng: np.random.Generator
 ) -> dict[int, int]:
-    """Patches per pool for one query: ``floor(query_size * ratio)`` go to the class pools, evenly,
-    the remainder one each to pools drawn by ``rng`` without replacement; :data:`GLOBAL_POOL` gets
-    the rest. Without class pools the global pool gets everything."""
+    """Patches per pool for one query, the established rule (nnActive's ClaS PE): ``n_cls =
+    floor(query_size * ratio)`` go to the F class pools, ``n_cls // F`` each, and the ``n_cls mod F``
+    left over one each to the first pools of a seeded shuffle (distinct pools); :data:`GLOBAL_POOL`
+    gets ``query_size - n_cls``. The product is floored in float64 as the established code does, so
+    ``100 * 0.29 = 28.999999999999996`` gives 28. Without class pools the global pool gets everything
+    (the established code then composed fewer than ``query_size`` patches and failed)."""
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"stratified_quotas: ratio must lie in [0, 1], got {ratio!r}")
     pools = [int(pool) for pool in class_pools]
@@ -74,10 +74,10 @@ def stratified_quotas(
         raise ValueError(f"stratified_quotas: class pools must be distinct labels, got {pools}")
     if not pools:
         return {GLOBAL_POOL: int(query_size)}
-    n_class = math.floor(query_size * ratio + _FLOOR_SLACK)
+    n_class = math.floor(int(query_size) * float(ratio))
     base, remainder = divmod(n_class, len(pools))
     quotas = {pool: base for pool in pools}
-    for index in rng.choice(len(pools), size=remainder, replace=False):
+    for index in rng.permutation(len(pools))[:remainder]:
         quotas[pools[int(index)]] += 1
     quotas[GLOBAL_POOL] = int(query_size) - n_class
     return quotas

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnactive_core.patches.compose import (
+from nnactive_core.strategies.api import GLOBAL_POOL, CandidateTable
+from nnactive_core.strategies.compose import (
     LOG_TINY,
     exponential_beta,
     power_noise,
@@ -14,7 +15,6 @@ from nnactive_core.patches.compose import (
     stratified_quotas,
     top_k_per_pool,
 )
-from nnactive_core.strategies.api import GLOBAL_POOL, CandidateTable
 
 DRAWS = 20000
 # chi-square critical value for 3 degrees of freedom at p = 0.001
@@ -82,6 +82,7 @@ def test_soft_rank_ranks_ties_by_position():
 
 
 def test_stratified_quotas_reference_split():
+    # 20 * 0.66 = 13.2 -> 13 class patches, 13 // 3 = 4 each, 13 mod 3 = 1 extra; 20 - 13 = 7 global
     seen_five = set()
     for seed in range(30):
         quotas = stratified_quotas(20, 0.66, [1, 2, 3], np.random.default_rng(seed))
@@ -91,9 +92,48 @@ def test_stratified_quotas_reference_split():
     assert seen_five == {1, 2, 3}
 
 
+# Hand-computed from the published rule: n_cls = floor(qs * ratio) in float64, n_cls // F per class pool,
+# n_cls mod F pools one more, qs - n_cls global. Remainders "mod F + 1" (one revision of the
+# established code) would break the registered settings: ACDC qs 90 (F = 3) would compose 91 patches and
+# AMOS qs 40 (F = 15) 39, and the established composition insists on exactly qs.
+PUBLISHED_QUERY_QUOTAS = [
+    # (qs, ratio, F, class quota, pools with one more, global)
+    (20, 0.66, 3, 4, 1, 7),  # 13.200000000000001 -> 13 = 3 * 4 + 1
+    (40, 0.66, 2, 13, 0, 14),  # Hippocampus qs 40: 26.400000000000002 -> 26 = 2 * 13
+    (60, 0.66, 2, 19, 1, 21),  # 39.6 -> 39 = 2 * 19 + 1
+    (90, 0.66, 3, 19, 2, 31),  # ACDC qs 90: 59.400000000000006 -> 59 = 3 * 19 + 2
+    (40, 0.66, 15, 1, 11, 14),  # AMOS qs 40: 26 = 15 * 1 + 11
+    (200, 0.66, 15, 8, 12, 68),  # AMOS qs 200: 132.0 -> 132 = 15 * 8 + 12
+    (500, 0.33, 3, 55, 0, 335),  # 165.0 -> 165 = 3 * 55
+    (30, 0.33, 3, 3, 0, 21),  # 9.9 -> 9 = 3 * 3
+    (7, 0.66, 4, 1, 0, 3),  # 4.62 -> 4 = 4 * 1
+    (100, 0.29, 1, 28, 0, 72),  # 28.999999999999996 -> 28, floored as the established int() does
+]
+
+
+@pytest.mark.parametrize(("qs", "ratio", "classes", "base", "extra", "global_quota"), PUBLISHED_QUERY_QUOTAS)
+def test_stratified_quotas_follow_the_published_rule(qs, ratio, classes, base, extra, global_quota):
+    pools = list(range(1, classes + 1))
+    for seed in range(10):
+        quotas = stratified_quotas(qs, ratio, pools, np.random.default_rng(seed))
+        assert quotas[GLOBAL_POOL] == global_quota
+        assert sorted(quotas[p] for p in pools) == [base] * (classes - extra) + [base + 1] * extra
+        assert sum(quotas.values()) == qs
+
+
+def test_stratified_quotas_hand_the_remainder_to_distinct_uniform_pools():
+    # 59 class patches over 3 pools: 2 of the 3 get a 20th, each pool with probability 2/3
+    draws = 3000
+    extra = np.zeros(3)
+    for seed in range(draws):
+        quotas = stratified_quotas(90, 0.66, [1, 2, 3], np.random.default_rng(seed))
+        extra += [quotas[p] == 20 for p in (1, 2, 3)]
+    # 4 standard deviations of a binomial share of 3000 draws is 0.034
+    np.testing.assert_allclose(extra / draws, 2 / 3, atol=0.035)
+
+
 def test_stratified_quotas_edges():
     assert stratified_quotas(7, 0.5, [], np.random.default_rng(0)) == {GLOBAL_POOL: 7}
-    assert stratified_quotas(100, 0.29, [1], np.random.default_rng(0)) == {1: 29, GLOBAL_POOL: 71}
     quotas = stratified_quotas(3, 1.0, [1, 2, 4, 5], np.random.default_rng(0))
     assert sum(quotas.values()) == 3 and quotas[GLOBAL_POOL] == 0
     with pytest.raises(ValueError, match="ratio"):

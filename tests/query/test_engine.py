@@ -10,8 +10,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from nnactive_core.patches.aggregate import box_means
-from nnactive_core.patches.compose import power_noise
-from nnactive_core.patches.engine import (
+from nnactive_core.patches.patch import Patch
+from nnactive_core.query.checks import QueryCheckError
+from nnactive_core.query.engine import (
     CaseInput,
     StrategyError,
     aggregate_case,
@@ -21,9 +22,8 @@ from nnactive_core.patches.engine import (
     run_score_query,
     score_case,
 )
-from nnactive_core.patches.patch import Patch
 from nnactive_core.strategies.api import GLOBAL_POOL, PlacementStrategy, QueryContext, ScoreStrategy
-from nnactive_core.strategies.checks import QueryCheckError
+from nnactive_core.strategies.compose import power_noise
 from nnactive_core.testing.synthetic import SyntheticDataset, make_probabilities
 
 torch = pytest.importorskip("torch")

@@ -9,7 +9,7 @@ from annotate.fake_experiment import IGNORE, LOOP0, LOOP1, build_experiment, fil
 from nnactive_core.annotate.context import open_experiment
 from nnactive_core.annotate.export import export_loop
 from nnactive_core.annotate.ingest import import_labels
-from nnactive_core.annotate.source import ImportedOracle, MissingImportError, imported_labels
+from nnactive_core.experiment.human_oracle import ImportedOracle, MissingImportError, imported_labels
 from nnactive_core.experiment.oracle import write_partial_labels
 from nnactive_core.experiment.state import SETUP, State, save_state
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from nnactive_core.patches.patch import Patch
-from nnactive_core.strategies.api import QueryContext, ScoreStrategy
-from nnactive_core.strategies.checks import (
+from nnactive_core.query.checks import (
     QueryCheckError,
     check_composition,
     check_patch_scores,
@@ -18,6 +17,7 @@ from nnactive_core.strategies.checks import (
     check_voxel_scores,
     who,
 )
+from nnactive_core.strategies.api import QueryContext, ScoreStrategy
 
 
 class Named(ScoreStrategy):

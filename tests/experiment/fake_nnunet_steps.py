@@ -1,4 +1,4 @@
-"""Stand-ins for the nnU-Net side of a loop (:mod:`nnactive_core.experiment.models`), so the loop's
+"""Stand-ins for the nnU-Net side of a loop (:mod:`nnactive_core.experiment.nnunet_steps`), so the loop's
 state machine, files and resumption can be tested in a second: training writes a marker checkpoint,
 validation a summary whose Dice grows with the budget, and the pool's "ensemble" gives seeded
 probabilities per case. Everything else (oracle, patch engine, strategies, splits, costs) is real."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.experiment import models
+from nnactive_core.experiment import nnunet_steps
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.io import atomic_write_json
 from nnactive_core.testing.synthetic import make_probabilities
@@ -39,7 +39,7 @@ def small_config(**changes) -> ExperimentConfig:
 
 
 @attrs.define
-class FakeModels:
+class FakeNnunetSteps:
     """Records what the runner asked for; ``fail`` maps a call name to how often it raises first."""
 
     root: Path
@@ -78,11 +78,11 @@ class FakeModels:
         self.calls.append(("validate", loop))
         annotated = sum(len(json.loads(p.read_text())["patches"]) for p in layout.raw.glob("loop_*.json"))
         summary = {"foreground_mean": {"Dice": annotated / 100}, "mean": {}, "metric_per_case": []}
-        atomic_write_json(layout.loop_results(loop) / "summary.json", summary)
+        atomic_write_json(layout.summary_file(loop), summary)
         return summary
 
     def pool_inputs(self, layout, config, dataset, device, advance, requires_features=False):
-        from nnactive_core.patches.engine import CaseInput
+        from nnactive_core.query.engine import CaseInput
 
         self.calls.append(("predict",))
         classes = len(dataset.labels)
@@ -97,10 +97,10 @@ class FakeModels:
                 ),
             )
 
-    def install(self, monkeypatch) -> FakeModels:
+    def install(self, monkeypatch) -> FakeNnunetSteps:
         for name in ("model_folder", "prepare_plans", "preprocess", "train_fold", "validate", "pool_inputs"):
-            monkeypatch.setattr(models, name, getattr(self, name))
-        monkeypatch.setattr(models, "device_name", lambda config: "cpu")
+            monkeypatch.setattr(nnunet_steps, name, getattr(self, name))
+        monkeypatch.setattr(nnunet_steps, "device_name", lambda config: "cpu")
         return self
 
 

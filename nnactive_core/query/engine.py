@@ -4,7 +4,7 @@ Cases pass through one at a time (:func:`run_score_query`): a case's probabiliti
 by the strategy, aggregated, perturbed and reduced to a handful of non-overlapping candidates before
 the next case is loaded, so peak memory is that of one case whatever the size of the pool. The
 candidates of all cases form a :class:`CandidateTable`, from which the strategy composes the query.
-Everything the strategy returns is checked (:mod:`nnactive_core.strategies.checks`); a violation stops
+Everything the strategy returns is checked (:mod:`nnactive_core.query.checks`); a violation stops
 the query before anything is written.
 
 Random streams (all from ``ctx.rng``): ``("perturb", file)`` and ``("pool_order", file)`` per case,
@@ -26,14 +26,7 @@ from nnactive_core.patches.aggregate import box_means, box_sums, grid_shape, ker
 from nnactive_core.patches.boxes import BlockedStarts, overlap_limit
 from nnactive_core.patches.patch import Patch
 from nnactive_core.patches.select import select_greedy
-from nnactive_core.strategies.api import (
-    GLOBAL_POOL,
-    CandidateTable,
-    PlacementStrategy,
-    QueryContext,
-    ScoreStrategy,
-)
-from nnactive_core.strategies.checks import (
+from nnactive_core.query.checks import (
     QueryCheckError,
     check_composition,
     check_patch_scores,
@@ -44,13 +37,18 @@ from nnactive_core.strategies.checks import (
     check_voxel_scores,
     who,
 )
+from nnactive_core.strategies.api import (
+    GLOBAL_POOL,
+    CandidateTable,
+    PlacementStrategy,
+    QueryContext,
+    ScoreStrategy,
+)
 
 if TYPE_CHECKING:
     import torch
 
     from nnactive_core.datasets.api import Dataset
-
-"""Value of a dataset's cost-free layer where nothing comes for free."""
 
 
 class StrategyError(RuntimeError):

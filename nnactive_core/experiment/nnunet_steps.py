@@ -1,5 +1,5 @@
 """The nnU-Net side of a loop, for one experiment: plans, preprocessing, splits, training, validation
-and pool prediction, plus the records the loop keeps (annotated classes, costs).
+and pool prediction.
 
 Only :mod:`nnactive_core.nnunet` imports nnunetv2; this module translates an experiment's layout and
 config into its calls, and imports it lazily so that ``nnactive status`` stays light.
@@ -7,7 +7,6 @@ config into its calls, and imports it lazily so that ``nnactive status`` stays l
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import warnings
@@ -20,33 +19,15 @@ import numpy as np
 from nnactive_core.datasets.api import NOT_FREE
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import ExperimentLayout
-from nnactive_core.experiment.oracle import partial_labels, patches_by_file
-from nnactive_core.io import atomic_write_json
-from nnactive_core.patches.patch import Patch
+from nnactive_core.experiment.records import read_annotated_classes
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
     from nnactive_core.experiment.progress import Advance, Reporter
-    from nnactive_core.nnunet.environment import NnunetFolders
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
-ANNOTATED_CLASSES_FILE = "annotated_classes.json"
-SUMMARY_FILE = "summary.json"
-COSTS_FILE = "costs.json"
 IN_PROCESS_PREPROCESSING_VOXELS = 20_000_000
 """Up to this many voxels per preprocessing call (about 2-3 s of work) no worker pool is started."""
-
-
-def folders(layout: ExperimentLayout) -> NnunetFolders:
-    from nnactive_core.nnunet.environment import NnunetFolders
-
-    return NnunetFolders.under(layout.group)
-
-
-def base_folders(layout: ExperimentLayout) -> NnunetFolders:
-    from nnactive_core.nnunet.environment import NnunetFolders
-
-    return NnunetFolders.under(layout.roots.raw)
 
 
 def device_name(config: ExperimentConfig) -> str:
@@ -69,55 +50,6 @@ def loop_seed(config: ExperimentConfig, loop: int, purpose: str) -> int:
     return int(sequence.generate_state(1)[0])
 
 
-# --- records -------------------------------------------------------------------------------------
-
-
-def read_annotated_classes(layout: ExperimentLayout) -> dict[str, list[int]]:
-    path = layout.results / ANNOTATED_CLASSES_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def record_annotated_classes(
-    layout: ExperimentLayout,
-    dataset: Dataset,
-    patches: Sequence[Patch],
-    *,
-    replace: bool = False,
-    cases: Sequence[str] | None = None,
-) -> dict[str, list[int]]:
-    """Case -> label values annotated in it (``ignore`` excluded), for the class-ensuring splits.
-    ``patches`` are *all* annotated patches; only ``cases`` (default: every case with a patch) are
-    recomputed, from the oracle, so the step that calls this can be repeated."""
-    known = {} if replace else read_annotated_classes(layout)
-    grouped = patches_by_file(patches)
-    targets = cases if cases is not None else sorted({dataset.case_of_file(f) for f in grouped})
-    for case in targets:
-        file = case + dataset.file_ending
-        labels = partial_labels(
-            dataset.read_labels(case),
-            grouped.get(file, []),
-            dataset.ignore_label,
-            dataset.read_free_labels(case),
-        )
-        values = [int(v) for v in np.unique(labels) if v != dataset.ignore_label]
-        if values:
-            known[case] = values
-        else:
-            known.pop(case, None)
-    atomic_write_json(layout.results / ANNOTATED_CLASSES_FILE, dict(sorted(known.items())))
-    return known
-
-
-def write_costs(layout: ExperimentLayout, dataset: Dataset, loops: Sequence[Sequence[Patch]]) -> None:
-    """``loop_XXX/costs.json`` of the last of ``loops`` (patches per loop, loop 0 first)."""
-    from nnactive_core.costs.accounting import loop_costs, pool_totals, registered_cost_metrics, write_costs
-
-    metrics = registered_cost_metrics()
-    pool = pool_totals(dataset, metrics, cache_dir=layout.group)
-    payload = loop_costs(loops, dataset, metrics, pool)
-    write_costs(layout.loop_results(len(loops) - 1) / COSTS_FILE, payload)
-
-
 # --- plans, preprocessing, splits ----------------------------------------------------------------
 
 
@@ -125,23 +57,27 @@ def prepare_plans(
     layout: ExperimentLayout, config: ExperimentConfig, dataset: Dataset, reporter: Reporter
 ) -> None:
     """Plan the base dataset once (shared by all its experiments), then give the experiment a copy of
-    the plans shrunk to its training profile."""
-    from nnactive_core.nnunet.planning import PLANS, plan_dataset, prepare_experiment_plans
+    the plans shrunk to its training profile, with foreground intensity statistics from its own
+    starting-budget labels (read from the annotated cases only, unless ``not-background`` counts the
+    un-annotated voxels of every case)."""
+    from nnactive_core.nnunet.fingerprint import ANNOTATED
+    from nnactive_core.nnunet.planning import plan_dataset, prepare_experiment_plans
+    from nnactive_core.nnunet.plans import is_planned
 
-    base = base_folders(layout)
-    if not _is_planned(base.preprocessed_dataset(layout.base) / f"{PLANS}.json"):
+    base = layout.roots.base_nnunet
+    if not is_planned(base, layout.base):
         reporter.say(f"planning the base dataset {layout.base} with nnU-Net (once)")
         plan_dataset(base, layout.base)
-    prepare_experiment_plans(base, layout.base, folders(layout), layout.folder, profile(config))
-
-
-def _is_planned(plans: Path) -> bool:
-    """Plans that exist and parse: nnU-Net writes them in place, so a planning run killed mid-write
-    leaves a file that must not count."""
-    try:
-        return "configurations" in json.loads(plans.read_text())
-    except (OSError, ValueError):
-        return False
+    annotated = sorted(read_annotated_classes(layout))
+    prepare_experiment_plans(
+        base,
+        layout.base,
+        layout.nnunet,
+        layout.folder,
+        profile(config),
+        cases=annotated if config.intensity_foreground == ANNOTATED else None,
+        foreground=config.intensity_foreground,
+    )
 
 
 def preprocess(layout: ExperimentLayout, dataset: Dataset, cases: Sequence[str]) -> list[str]:
@@ -151,7 +87,7 @@ def preprocess(layout: ExperimentLayout, dataset: Dataset, cases: Sequence[str])
 
     voxels = sum(int(np.prod(dataset.shape(case))) for case in cases)
     workers = 1 if voxels <= IN_PROCESS_PREPROCESSING_VOXELS else None
-    return preprocess_cases(folders(layout), layout.folder, cases, num_processes=workers)
+    return preprocess_cases(layout.nnunet, layout.folder, cases, num_processes=workers)
 
 
 def write_splits(layout: ExperimentLayout, config: ExperimentConfig, loop: int) -> list[str]:
@@ -172,12 +108,11 @@ def model_folder(layout: ExperimentLayout) -> Path:
     """Where nnU-Net trains the current loop's folds (its standard trainer folder)."""
     from nnactive_core.nnunet.training import model_folder as nnunet_model_folder
 
-    return nnunet_model_folder(folders(layout), layout.folder)
+    return nnunet_model_folder(layout.nnunet, layout.folder)
 
 
 def archived_model_folder(layout: ExperimentLayout, loop: int) -> Path:
-    current = model_folder(layout)
-    return current.with_name(f"loop_{loop:03d}__{current.name}")
+    return layout.archived_models(loop, model_folder(layout))
 
 
 def train_fold(
@@ -192,7 +127,7 @@ def train_fold(
         # with few annotated patches, and noise on the console
         warnings.filterwarnings("ignore", message="invalid value encountered", category=RuntimeWarning)
         result = nnunet_train_fold(
-            folders(layout),
+            layout.nnunet,
             layout.folder,
             fold,
             training,
@@ -249,8 +184,8 @@ def validate(
         model_folder(layout),
         config.trained_folds,
         stream(),
-        summary_file=layout.loop_results(loop) / SUMMARY_FILE,
-        prediction_folder=layout.trainings / f"loop_{loop:03d}__predVal",
+        summary_file=layout.summary_file(loop),
+        prediction_folder=layout.validation_predictions(loop),
         device=device,
         tile_step_size=config.val_tile_step,
         mirroring=config.val_mirroring,
@@ -269,7 +204,7 @@ def pool_inputs(
     fold only when the engine loads it, and its probabilities are dropped when the next one is loaded,
     so one case's stack is alive at a time."""
     from nnactive_core.nnunet.prediction import EnsemblePredictor
-    from nnactive_core.patches.engine import CaseInput
+    from nnactive_core.query.engine import CaseInput
 
     predictor = EnsemblePredictor(
         model_folder(layout),

@@ -1,0 +1,64 @@
+"""The records a loop keeps beside its results: which classes each case has annotated (for the
+class-ensuring splits) and what the annotated patches cost (``loop_XXX/costs.json``). Both are
+rebuilt from the loop files and the oracle, so the step that writes them can be repeated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nnactive_core.experiment.layout import ExperimentLayout
+from nnactive_core.experiment.oracle import partial_labels, patches_by_file
+from nnactive_core.io import atomic_write_json, read_json
+from nnactive_core.patches.patch import Patch
+
+if TYPE_CHECKING:
+    from nnactive_core.datasets.api import Dataset
+
+
+def read_annotated_classes(layout: ExperimentLayout) -> dict[str, list[int]]:
+    path = layout.annotated_classes_file
+    return read_json(path, expect=dict) if path.is_file() else {}
+
+
+def record_annotated_classes(
+    layout: ExperimentLayout,
+    dataset: Dataset,
+    patches: Sequence[Patch],
+    *,
+    replace: bool = False,
+    cases: Sequence[str] | None = None,
+) -> dict[str, list[int]]:
+    """Case -> label values annotated in it (``ignore`` excluded), for the class-ensuring splits.
+    ``patches`` are *all* annotated patches; only ``cases`` (default: every case with a patch) are
+    recomputed, from the oracle, so the step that calls this can be repeated."""
+    known = {} if replace else read_annotated_classes(layout)
+    grouped = patches_by_file(patches)
+    targets = cases if cases is not None else sorted({dataset.case_of_file(f) for f in grouped})
+    for case in targets:
+        file = case + dataset.file_ending
+        labels = partial_labels(
+            dataset.read_labels(case),
+            grouped.get(file, []),
+            dataset.ignore_label,
+            dataset.read_free_labels(case),
+        )
+        values = [int(v) for v in np.unique(labels) if v != dataset.ignore_label]
+        if values:
+            known[case] = values
+        else:
+            known.pop(case, None)
+    atomic_write_json(layout.annotated_classes_file, dict(sorted(known.items())))
+    return known
+
+
+def write_costs(layout: ExperimentLayout, dataset: Dataset, loops: Sequence[Sequence[Patch]]) -> None:
+    """``loop_XXX/costs.json`` of the last of ``loops`` (patches per loop, loop 0 first)."""
+    from nnactive_core.costs.accounting import loop_costs, pool_totals, registered_cost_metrics, write_costs
+
+    metrics = registered_cost_metrics()
+    pool = pool_totals(dataset, metrics, cache_dir=layout.group)
+    payload = loop_costs(loops, dataset, metrics, pool)
+    write_costs(layout.costs_file(len(loops) - 1), payload)
