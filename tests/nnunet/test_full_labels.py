@@ -46,7 +46,8 @@ def curves(tmp_path_factory):
     )
 
     from nnactive_core.nnunet.environment import NnunetFolders, environment_variable, nnunet_paths
-    from nnactive_core.nnunet.planning import load_plans, plan_dataset, prepare_experiment_plans
+    from nnactive_core.nnunet.planning import plan_dataset, prepare_experiment_plans
+    from nnactive_core.nnunet.plans import load_plans
     from nnactive_core.nnunet.preprocessing import preprocess_cases
     from nnactive_core.nnunet.profiles import get_profile
     from nnactive_core.nnunet.training import seed_everything, train_fold

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset
+from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+from nnactive_core.datasets.raw_format import DatasetError
 from nnactive_core.datasets.validate import validate_dataset
 from nnactive_dataset_atlas.build import (
     RECORD_FILE,

@@ -9,7 +9,6 @@ options or files is never taken for this one.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,8 +19,8 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from nnactive_core.datasets.nnunet_raw import DatasetError
-from nnactive_core.io import atomic_write_json
+from nnactive_core.datasets.raw_format import DatasetError
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_dataset_atlas.geometry import (
     HEMISPHERES,
     hemisphere_grid,
@@ -250,8 +249,8 @@ def _record(sources: SourceFiles, options: AtlasOptions) -> dict:
 
 def _recorded(folder: Path) -> dict | None:
     try:
-        return json.loads((folder / RECORD_FILE).read_text())
-    except (OSError, ValueError):
+        return read_json(folder / RECORD_FILE, expect=dict)
+    except JsonFileError:
         return None
 
 

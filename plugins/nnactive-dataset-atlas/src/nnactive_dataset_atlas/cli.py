@@ -48,7 +48,8 @@ def build(
 ) -> None:
     """Build the dataset (once; a rerun with the same options finds it) and print its class fractions."""
     from nnactive_core.datasets.demo import class_fractions
-    from nnactive_core.datasets.nnunet_raw import DatasetError, NnunetRawDataset
+    from nnactive_core.datasets.nnunet_raw import NnunetRawDataset
+    from nnactive_core.datasets.raw_format import DatasetError
     from nnactive_dataset_atlas.build import build_atlas_dataset, options_from
     from nnactive_dataset_atlas.sources import installed_sources
 
