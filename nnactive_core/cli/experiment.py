@@ -97,7 +97,7 @@ CONFIG_OPTIONS: list[tuple[str, str, dict]] = [
     ("--free-overlap", "free_overlap", {"type": click.FloatRange(0, 1)}),
     ("--folds", "folds", {"type": click.IntRange(min=2)}),
     ("--train-folds", "train_folds", {"type": click.IntRange(min=1), "help": "Folds trained and ensembled."}),
-    ("--profile", "training_profile", {"help": "Training profile: default or tiny."}),
+    ("--profile", "training_profile", {"help": "Training profile: default, small or tiny."}),
     ("--dataset-adapter", "dataset_adapter", {"help": "Dataset adapter [nnunet-raw]."}),
     ("--query-tile-step", "query_tile_step", {"type": click.FloatRange(0, 1, min_open=True)}),
     ("--val-tile-step", "val_tile_step", {"type": click.FloatRange(0, 1, min_open=True)}),

@@ -59,6 +59,9 @@ class DatasetAdapter:
 
     name: str = ""
     description: str = ""
+    generates_dataset: bool = False
+    """True when ``open`` builds the dataset at ``location`` if it is missing (so setup does not ask for
+    the folder first)."""
 
     def open(self, location: Path, **options) -> Dataset:
         """Open (or, for generated datasets, build) the dataset at ``location``. Errors name the file

@@ -279,6 +279,7 @@ class DemoAdapter(DatasetAdapter):
     description = (
         "Built-in 3D phantom dataset (organ, gland, thin vessel, rare lesion), generated on first use."
     )
+    generates_dataset = True
 
     def open(
         self,

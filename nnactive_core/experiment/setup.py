@@ -98,11 +98,11 @@ def removal_hint(name: str) -> str:
 
 
 def open_dataset(config: ExperimentConfig, roots: Roots, registry: Registry) -> Dataset:
-    """The base dataset through its adapter. The demo adapter builds its dataset on first use; any
-    other base dataset must exist under ``$nnActive_raw/nnUNet_raw``."""
+    """The base dataset through its adapter. Generating adapters (the demo) build their dataset on first
+    use; any other base dataset must exist under ``$nnActive_raw/nnUNet_raw``."""
     location = roots.base_raw(config.dataset)
     adapter = registry.get("dataset adapter", config.dataset_adapter)
-    if config.dataset_adapter != "demo" and not location.is_dir():
+    if not adapter.generates_dataset and not location.is_dir():
         raise SetupError(
             f"base dataset {config.dataset} not found: {location} does not exist (nnActive_raw is "
             f"{roots.raw}); put the nnU-Net raw dataset there, or prepare it with `nnactive data`"

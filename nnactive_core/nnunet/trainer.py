@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -50,23 +51,39 @@ class OffsetSamplingDataLoader(nnUNetDataLoader):
     shape): every position of ``v`` in the patch is equally likely and the centre stays inside the case.
 
     This is the established random-offset sampling with its ends made exact: the published range
-    ``[-min(v_d, P_d / 2), min(D_d - v_d, P_d / 2))`` can place ``v`` one voxel outside the patch."""
+    ``[-min(v_d, P_d / 2), min(D_d - v_d, P_d / 2))`` can place ``v`` one voxel outside the patch.
+    Without ``offset`` samples are placed as upstream.
+
+    With ``inside`` (an improvement, off in the established training) the network patch also stays
+    inside the case on every axis where the case is at least as long as the patch: upstream (and the
+    offset above) centre patches on a voxel, so near a case's border up to half of the patch is padding,
+    whose label becomes annotated background (about a quarter of every patch for cases barely larger
+    than the patch). Then ``v`` takes every position that keeps the patch inside with equal probability,
+    and foreground-forced patches are shifted inside by the least amount (their voxel stays in them)."""
+
+    def __init__(self, *args, offset: bool = True, inside: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offset = offset
+        self.inside = inside
 
     def get_bbox(self, data_shape, force_fg, class_locations, overwrite_class=None, verbose=False):
-        if force_fg or not self.has_ignore or class_locations is None:
-            return super().get_bbox(data_shape, force_fg, class_locations, overwrite_class, verbose)
-        annotated = class_locations.get(self.annotated_classes_key, [])
+        offset = self.offset and not force_fg and self.has_ignore and class_locations is not None
+        annotated = class_locations.get(self.annotated_classes_key, []) if offset else []
         if len(annotated) == 0:
-            return super().get_bbox(data_shape, force_fg, class_locations, overwrite_class, verbose)
+            bbox_lbs, bbox_ubs = super().get_bbox(
+                data_shape, force_fg, class_locations, overwrite_class, verbose
+            )
+            return self._shifted_inside(data_shape, bbox_lbs) if self.inside else (bbox_lbs, bbox_ubs)
 
         dim = len(data_shape)
+        voxel = [int(v) for v in annotated[np.random.choice(len(annotated))][1:]]
+        if self.inside:
+            return self._bbox_of([self._inside_start(voxel[d], data_shape[d], d) for d in range(dim)])
         need_to_pad = self.need_to_pad.copy()
         for d in range(dim):
             if need_to_pad[d] + data_shape[d] < self.patch_size[d]:
                 need_to_pad[d] = self.patch_size[d] - data_shape[d]
         lower_bounds = [-need_to_pad[d] // 2 for d in range(dim)]
-
-        voxel = [int(v) for v in annotated[np.random.choice(len(annotated))][1:]]
         centre = []
         for d in range(dim):
             size = int(self.final_patch_size[d])
@@ -76,6 +93,32 @@ class OffsetSamplingDataLoader(nnUNetDataLoader):
         bbox_lbs = [max(lower_bounds[d], centre[d] - self.patch_size[d] // 2) for d in range(dim)]
         bbox_ubs = [bbox_lbs[d] + self.patch_size[d] for d in range(dim)]
         return bbox_lbs, bbox_ubs
+
+    def _inside_start(self, voxel: int, length: int, axis: int) -> int:
+        """Start of the network patch: uniform over the starts whose patch holds ``voxel`` and lies inside
+        ``[0, length)`` (where the case is shorter than the patch: over those that cover the case)."""
+        size = int(self.final_patch_size[axis])
+        if length >= size:
+            return int(np.random.randint(max(0, voxel - size + 1), min(voxel, length - size) + 1))
+        return int(np.random.randint(length - size, 1))
+
+    def _shifted_inside(self, data_shape, bbox_lbs):
+        starts = []
+        for d, lower in enumerate(bbox_lbs):
+            size, length = int(self.final_patch_size[d]), int(data_shape[d])
+            start = lower + self.patch_size[d] // 2 - size // 2
+            # inside the case, or (case shorter than the patch) covering all of it
+            starts.append(min(max(start, min(0, length - size)), max(0, length - size)))
+        return self._bbox_of(starts)
+
+    def _bbox_of(self, network_starts):
+        """The loader's (augmentation-sized) box whose centre crop is the network patch at ``network_starts``
+        (nnU-Net's spatial transform crops around ``floor(box / 2)``)."""
+        bbox_lbs = [
+            int(start) + int(self.final_patch_size[d]) // 2 - int(self.patch_size[d]) // 2
+            for d, start in enumerate(network_starts)
+        ]
+        return bbox_lbs, [lower + int(self.patch_size[d]) for d, lower in enumerate(bbox_lbs)]
 
 
 class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in this style
@@ -95,6 +138,7 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
             # upstream pins non-distributed training to cuda:0
             self.device = device
         self.offset_sampling = True
+        self.patch_inside = False
         self.mirroring = True
         self.plot_progress = True
         self.epoch_callback: EpochCallback | None = None
@@ -112,6 +156,7 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         self.initial_lr = profile.learning_rate
         self.oversample_foreground_percent = profile.oversample_foreground
         self.offset_sampling = profile.offset_sampling
+        self.patch_inside = profile.patch_inside
         self.mirroring = profile.mirroring
         self.plot_progress = profile.plot_progress
         self.save_every = profile.save_every if profile.save_every is not None else 10**9
@@ -187,7 +232,12 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
             ignore_label=labels.ignore_label,
         )
         dataset_tr, dataset_val = self.get_tr_and_val_datasets()
-        loader_class = OffsetSamplingDataLoader if self.offset_sampling else nnUNetDataLoader
+        if self.offset_sampling or self.patch_inside:
+            loader_class = partial(
+                OffsetSamplingDataLoader, offset=self.offset_sampling, inside=self.patch_inside
+            )
+        else:
+            loader_class = nnUNetDataLoader
         common = {
             "label_manager": labels,
             "oversample_foreground_percent": self.oversample_foreground_percent,

@@ -20,6 +20,14 @@ def test_tiny_is_small_and_cpu_friendly():
     assert tiny.epochs * tiny.iterations_per_epoch < 1000
 
 
+def test_small_trains_the_tiny_network_longer_with_patches_inside_their_case():
+    small, tiny = PROFILES["small"], PROFILES["tiny"]
+    network = ("patch_size", "batch_size", "base_features", "max_features", "n_stages", "mirroring")
+    assert all(getattr(small, field) == getattr(tiny, field) for field in network)
+    assert small.epochs * small.iterations_per_epoch == 1000 and small.val_iterations_per_epoch == 0
+    assert small.patch_inside and not tiny.patch_inside and not PROFILES["default"].patch_inside
+
+
 def test_overrides_replace_fields_and_keep_the_rest():
     profile = get_profile("tiny", epochs=2, iterations_per_epoch=5, patch_size=24)
     assert (profile.epochs, profile.iterations_per_epoch, profile.patch_size) == (2, 5, (24, 24, 24))
@@ -29,7 +37,7 @@ def test_overrides_replace_fields_and_keep_the_rest():
 
 
 def test_unknown_profile_or_field_is_named():
-    with pytest.raises(ValueError, match="unknown training profile 'huge'.*default, tiny"):
+    with pytest.raises(ValueError, match="unknown training profile 'huge'.*default, small, tiny"):
         get_profile("huge")
     with pytest.raises(ValueError, match="epoch_count"):
         get_profile("tiny", epoch_count=3)

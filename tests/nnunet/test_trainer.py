@@ -60,3 +60,72 @@ def test_forced_foreground_is_centred_on_the_class_voxel(loader):
     np.random.seed(2)
     lower, _ = loader.get_bbox(SHAPE, True, _locations((5, 5, 5)))
     assert lower == [30 - PATCH[0] // 2] * 3
+
+
+@pytest.fixture(scope="module")
+def inside_loaders():
+    """Network patch 16^3 inside a 24^3 augmentation box (the loader crops the box, the spatial
+    transform its centre), with and without the random offset."""
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    labels = LabelManager({"background": 0, "a": 1, "ignore": 2}, regions_class_order=None)
+    data = types.SimpleNamespace(identifiers=["case"])
+    return {
+        offset: OffsetSamplingDataLoader(
+            data,
+            2,
+            (24, 24, 24),
+            PATCH,
+            labels,
+            oversample_foreground_percent=0.33,
+            offset=offset,
+            inside=True,
+        )
+        for offset in (True, False)
+    }
+
+
+def _network_patch(lower, upper):
+    """The network patch of a loader box: its centre crop (``floor(box / 2) - patch // 2``)."""
+    return [lo + (up - lo) // 2 - p // 2 for lo, up, p in zip(lower, upper, PATCH, strict=True)]
+
+
+@pytest.mark.parametrize("offset", [True, False])
+@pytest.mark.parametrize("force_fg", [True, False])
+@pytest.mark.parametrize("voxel", [(20, 20, 20), (39, 0, 38), (1, 39, 12)])
+def test_inside_patches_hold_the_voxel_and_never_leave_the_case(inside_loaders, offset, force_fg, voxel):
+    np.random.seed(3)
+    locations = {(-1, 0, 1): np.array([[0, *voxel]]), 1: np.array([[0, *voxel]])}
+    for _ in range(500):
+        lower, upper = inside_loaders[offset].get_bbox(SHAPE, force_fg, locations)
+        assert [up - lo for lo, up in zip(lower, upper, strict=True)] == [24] * 3
+        start = _network_patch(lower, upper)
+        assert all(0 <= s <= n - p for s, n, p in zip(start, SHAPE, PATCH, strict=True))
+        assert all(s <= v < s + p for s, v, p in zip(start, voxel, PATCH, strict=True))
+
+
+def test_inside_offset_positions_are_uniform_over_the_allowed_starts(inside_loaders):
+    np.random.seed(4)
+    voxel = (5, 20, 34)
+    starts = np.array(
+        [_network_patch(*inside_loaders[True].get_bbox(SHAPE, False, _locations(voxel))) for _ in range(6000)]
+    )
+    # allowed starts per axis: from max(0, v - 15) to min(v, 40 - 16)
+    for axis, (low, high) in enumerate([(0, 5), (5, 20), (19, 24)]):
+        counts = np.bincount(starts[:, axis] - low)
+        assert len(counts) == high - low + 1 and counts.min() > 0.7 * counts.mean()
+
+
+def test_a_case_shorter_than_the_patch_is_covered_whole():
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    labels = LabelManager({"background": 0, "a": 1, "ignore": 2}, regions_class_order=None)
+    loader = OffsetSamplingDataLoader(
+        types.SimpleNamespace(identifiers=["case"]), 2, (24, 24, 24), PATCH, labels, inside=True
+    )
+    np.random.seed(5)
+    shape = (10, 40, 40)
+    for force_fg in (False, True):
+        for _ in range(200):
+            start = _network_patch(*loader.get_bbox(shape, force_fg, _locations((4, 30, 30))))
+            assert shape[0] - PATCH[0] <= start[0] <= 0
