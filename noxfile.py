@@ -248,9 +248,9 @@ DOCS_REQUIREMENTS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[pyt
 def docs(session: nox.Session) -> None:
     """The documentation site: the concept pictures drawn again from their script, then ``mkdocs build
     --strict``, so a broken link, a page missing from the nav or an API reference that does not resolve
-    fails. mkdocstrings reads the sources, so only matplotlib (for the pictures) is installed beside
-    mkdocs. ``nox -s docs -- serve`` serves the site while you edit."""
-    session.install(*DOCS_REQUIREMENTS, "matplotlib", "numpy")
+    fails. mkdocstrings reads the sources, so beside mkdocs only matplotlib (for the pictures) and ruff
+    (which formats the signatures) are installed. ``nox -s docs -- serve`` serves the site while you edit."""
+    session.install(*DOCS_REQUIREMENTS, "ruff", "matplotlib", "numpy")
     session.run("python", "docs/figures/concepts.py")
     if session.posargs[:1] == ["serve"]:
         session.run("mkdocs", "serve", *session.posargs[1:])
