@@ -1,5 +1,6 @@
 """Sessions: tests (core + all plugins), plugin_tests (each plugin alone with the core), lint, package
-(the release files, built, checked and used as a user gets them), demo, bench. Every session pins torch
+(the release files, built, checked and used as a user gets them), docs (the site, built strictly),
+demo, bench. Every session pins torch
 in the same pip command as anything that depends on it, so pip never swaps in a multi-GB CUDA build."""
 
 import json
@@ -25,7 +26,7 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 EXAMPLE_PLUGIN = "docs/examples/nnactive-least-confidence"
 TORCH = "torch==2.13.0"
 
-nox.options.sessions = ["lint", "tests", "plugin_tests", "package"]
+nox.options.sessions = ["lint", "tests", "plugin_tests", "package", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -248,6 +249,25 @@ def with_test_extra(wheel: Path) -> str:
             archive.read(name) for name in archive.namelist() if name.endswith(".dist-info/METADATA")
         )
     return f"{wheel}[test]" if b"\nProvides-Extra: test\n" in metadata else str(wheel)
+
+
+DOCS_REQUIREMENTS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: the concept pictures drawn again from their script, then ``mkdocs build
+    --strict``, so a broken link, a page missing from the nav or an API reference that does not resolve
+    fails. mkdocstrings reads the sources, so beside mkdocs only matplotlib (for the pictures) and ruff
+    (which formats the signatures) are installed. ``nox -s docs -- serve`` serves the site while you edit."""
+    session.install(*DOCS_REQUIREMENTS, "ruff", "matplotlib", "numpy")
+    session.run("python", "docs/figures/concepts.py")
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+        return
+    site = Path(session.create_tmp()).resolve() / "site"
+    session.run("mkdocs", "build", "--strict", "--clean", "--site-dir", str(site))
+    session.log(f"docs: site built in {site}")
 
 
 @nox.session
