@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -147,17 +148,23 @@ def _loop_records(raw: Path) -> list[tuple[int, list[dict]]]:
     return [(loop, read_json(path).get("patches", [])) for loop, path in loop_files(raw)]
 
 
-def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
-    """Write the per-patch pictures and one overview per loop; returns the overview paths."""
+def visualize_queries(
+    experiment: str | Path, output: Path, loops: Collection[int] | None = None
+) -> list[Path]:
+    """Write the per-patch pictures and one overview per loop (of ``loops``, default all); returns
+    the overview paths."""
     results = resolve_experiment(str(experiment))
     config = read_json(results / CONFIG_FILE, expect=dict)
     raw, base = raw_folder(results, config)
     if raw is None:
         raise QueryPictureError(f"{results}: cannot find the experiment's raw folder (no paths.json?)")
     ending, names, ignore, background = _dataset_info(raw)
-    loops = _loop_records(raw)
+    wanted = loops
+    loops = [(loop, records) for loop, records in _loop_records(raw) if wanted is None or loop in wanted]
     if not loops:
-        raise QueryPictureError(f"{raw}: no loop_XXX.json files")
+        raise QueryPictureError(
+            f"{raw}: no loop_XXX.json files" + (f" of loops {sorted(wanted)}" if wanted else "")
+        )
     plt = pyplot()
     images_dir, labels_dir = SPLITS["pool"]
     overviews = []

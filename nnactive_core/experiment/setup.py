@@ -73,7 +73,8 @@ def check_config(config: ExperimentConfig, registry: Registry) -> None:
         if getattr(config, field) and not training.mirroring:
             raise SetupError(
                 f"experiment config field {field!r}: the training profile {config.training_profile!r} trains "
-                "without mirroring, so prediction cannot mirror; set it to false"
+                "without mirroring, so prediction cannot mirror; leave it out (it defaults to false with "
+                "this profile) or set it to false"
             )
 
 
@@ -213,7 +214,7 @@ def setup_experiment(
         if state.step != SETUP:
             return layout
         quiet = echo or (lambda line: None)
-        with Reporter(layout.results, layout.name, config.query_steps, display=False, echo=quiet) as active:
+        with Reporter(layout.results, layout.folder, config.query_steps, display=False, echo=quiet) as active:
             try:
                 run_setup_step(
                     layout, config, dataset, registry, active, device or nnunet_steps.device_name(config)

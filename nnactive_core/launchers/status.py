@@ -15,9 +15,10 @@ States:
 
 from __future__ import annotations
 
+import math
 import socket
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -64,9 +65,17 @@ class ExperimentStatus:
 
     @property
     def progress(self) -> str:
+        """``"1 of 0-2"``: the loop it is at, numbered from 0 like the loop files, and the loops'
+        range; never a fraction, which would read as a count."""
         if self.loop is None:
             return "-"
-        return f"{self.loop}/{self.loops - 1}" if self.loops else str(self.loop)
+        return f"{self.loop} of 0-{self.loops - 1}" if self.loops else str(self.loop)
+
+    @property
+    def display_name(self) -> str:
+        """The experiment folder's name once it exists (what the CLI prints and takes), else the
+        experiment name it will get a ``DatasetNNN_`` prefix for."""
+        return self.layout.folder if self.layout is not None else self.name
 
 
 def first_line(text: str) -> str:
@@ -170,7 +179,7 @@ def status_table(statuses: Sequence[ExperimentStatus], title: str | None = None)
     table.add_column("detail", overflow="fold")
     for status in statuses:
         table.add_row(
-            Text(status.name),
+            Text(status.display_name),
             status.progress,
             status.step or "-",
             Text(status.state, style=STYLES.get(status.state, "")),
@@ -179,40 +188,99 @@ def status_table(statuses: Sequence[ExperimentStatus], title: str | None = None)
     return table
 
 
-def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
-    """The table as JSON records (``nnactive grid status --json``)."""
-    return [
-        {
-            "experiment": status.name,
-            "state": status.state,
-            "loop": status.loop,
-            "loops": status.loops,
-            "step": status.step,
-            "detail": status.detail,
-            "results": str(status.layout.results) if status.layout is not None else None,
-        }
-        for status in statuses
-    ]
+@attrs.frozen(kw_only=True)
+class LatestResults:
+    """What the latest loops of an experiment measured."""
+
+    budget: dict | None = None
+    """Cumulative costs (``costs.json`` ``cumulative``) of the last loop that has them."""
+    budget_loop: int | None = None
+    mean_dice: float | None = None
+    """Mean validation Dice of the last validated loop."""
+    dice_loop: int | None = None
 
 
-def latest_results(layout: ExperimentLayout) -> tuple[int | None, float | None]:
-    """(cumulative patches, mean validation Dice) of the last loop that has them."""
-    budget = dice = None
+def latest_results(layout: ExperimentLayout) -> LatestResults:
+    """Budget and mean Dice of the last loops that have them (unreadable files are passed over)."""
+    found: dict = {}
     for loop in result_loops(layout.results):
         costs, summary = layout.costs_file(loop), layout.summary_file(loop)
         try:
             if costs.is_file():
-                budget = int(read_json(costs)["cumulative"]["patches"])
+                cumulative = read_json(costs)["cumulative"]
+                found.update(budget=dict(cumulative), budget_loop=loop)
             if summary.is_file():
-                dice = float(read_json(summary)["foreground_mean"]["Dice"])
-        except (ValueError, KeyError, TypeError):
+                found.update(mean_dice=float(read_json(summary)["foreground_mean"]["Dice"]), dice_loop=loop)
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-    return budget, dice
+    return LatestResults(**found)
 
 
-def progress_table(layouts: Sequence[ExperimentLayout]):
-    """A rich table of experiments: loop, step, budget spent, last mean Dice, state and detail (the
-    last error of a failed run, the holder of a running one)."""
+WarningSource = Callable[[ExperimentLayout], Iterable[dict]]
+
+
+def tracker_warnings(layout: ExperimentLayout) -> Iterator[dict]:
+    """A tracker that failed in the latest run (``tracking.json``)."""
+    from nnactive_core.experiment.trackers import recorded
+
+    for problem in recorded(layout)["problems"]:
+        yield {
+            "kind": "tracker",
+            "loop": problem.get("loop"),
+            "message": (
+                f"tracker {problem.get('tracker')} failed at {problem.get('event')}: {problem.get('error')}"
+            ),
+        }
+
+
+WARNING_SOURCES: list[WarningSource] = [tracker_warnings]
+"""Where the warnings of ``nnactive status`` come from, each a function of the experiment's layout
+yielding ``{"kind", "loop", "message"}`` records (see docs/cli.md, "Status as JSON")."""
+
+
+def experiment_warnings(layout: ExperimentLayout | None) -> list[dict]:
+    if layout is None:
+        return []
+    return [warning for source in WARNING_SOURCES for warning in source(layout)]
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: a Dice nnU-Net could not measure is null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
+    """The statuses as JSON records (``nnactive status --json`` and ``nnactive grid status --json``;
+    the schema is in docs/cli.md)."""
+    records = []
+    for status in statuses:
+        latest = latest_results(status.layout) if status.layout is not None else LatestResults()
+        records.append(
+            {
+                "experiment": status.display_name,
+                "name": status.name,
+                "base_dataset": status.layout.base
+                if status.layout is not None
+                else (status.config.dataset if status.config is not None else None),
+                "results": str(status.layout.results) if status.layout is not None else None,
+                "state": status.state,
+                "loop": status.loop,
+                "loops": status.loops,
+                "step": status.step,
+                "budget": latest.budget,
+                "budget_loop": latest.budget_loop,
+                "mean_dice": _finite(latest.mean_dice),
+                "dice_loop": latest.dice_loop,
+                "detail": status.detail,
+                "warnings": experiment_warnings(status.layout),
+            }
+        )
+    return records
+
+
+def progress_table(statuses: Sequence[ExperimentStatus]):
+    """A rich table of experiments: loop, step, budget spent, last mean Dice, state, detail (the
+    last error of a failed run, the holder of a running one) and warnings."""
     from rich.table import Table
     from rich.text import Text
 
@@ -227,16 +295,20 @@ def progress_table(layouts: Sequence[ExperimentLayout]):
         ("detail", "left"),
     ):
         table.add_column(column, justify=justify, overflow="fold")
-    for layout in layouts:
-        status = experiment_status(layout)
-        budget, dice = latest_results(layout)
+    for status in statuses:
+        latest = latest_results(status.layout) if status.layout is not None else LatestResults()
+        patches = (latest.budget or {}).get("patches")
+        warnings = [warning["message"] for warning in experiment_warnings(status.layout)]
+        detail = Text(status.detail)
+        for message in warnings:
+            detail.append(("\n" if detail.plain else "") + f"warning: {message}", style="yellow")
         table.add_row(
-            Text(layout.name),
+            Text(status.display_name),
             status.progress,
             status.step or "-",
-            "-" if budget is None else str(budget),
-            "-" if dice is None else f"{dice:.4f}",
+            "-" if patches is None else f"{patches:,.0f}",
+            "-" if latest.mean_dice is None else f"{latest.mean_dice:.4f}",
             Text(status.state, style=STYLES.get(status.state, "")),
-            Text(status.detail),
+            detail,
         )
     return table

@@ -62,12 +62,12 @@ class FakeNnunetSteps:
         self.calls.append(("preprocess", tuple(cases)))
         return list(cases)
 
-    def train_fold(self, layout, config, loop, fold, device, advance) -> float:
+    def train_fold(self, layout, config, loop, fold, device, on_epoch) -> float:
         self.calls.append(("train", loop, fold))
         splits = json.loads((layout.preprocessed / "splits_final.json").read_text())
         assert len(splits) == config.folds
         for epoch in range(2):
-            advance(epoch + 1, 2)
+            on_epoch(epoch, 2, 1.0 - 0.25 * epoch)
         self._maybe_fail(f"train:{loop}:{fold}")
         folder = self.model_folder(layout) / f"fold_{fold}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,10 @@ class FakeNnunetSteps:
     def validate(self, layout, config, dataset, loop, device, advance) -> dict:
         self.calls.append(("validate", loop))
         annotated = sum(len(json.loads(p.read_text())["patches"]) for p in layout.raw.glob("loop_*.json"))
-        summary = {"foreground_mean": {"Dice": annotated / 100}, "mean": {}, "metric_per_case": []}
+        per_class = {
+            str(value): {"Dice": annotated / 100 / value} for value in dataset.labels.values() if value
+        }
+        summary = {"foreground_mean": {"Dice": annotated / 100}, "mean": per_class, "metric_per_case": []}
         atomic_write_json(layout.summary_file(loop), summary)
         return summary
 

@@ -19,6 +19,8 @@ from nnactive_core.experiment.state import State
 from nnactive_core.launchers.status import (
     all_status,
     grid_status,
+    LatestResults,
+    experiment_status,
     latest_results,
     progress_table,
     select,
@@ -62,7 +64,15 @@ def test_every_state_of_a_mixed_grid(roots):
         (1, "validate"),
         (0, "setup"),
     ]
-    assert [s.progress for s in statuses] == ["2/2", "1/2", "1/2", "1/2", "0/2", "-", "-"]
+    assert [s.progress for s in statuses] == [
+        "2 of 0-2",
+        "1 of 0-2",
+        "1 of 0-2",
+        "1 of 0-2",
+        "0 of 0-2",
+        "-",
+        "-",
+    ]
     assert statuses[1].detail == f"pid {os.getpid()} on {socket.gethostname()}"
     assert statuses[2].detail == "RuntimeError: CUDA out of memory"
     assert statuses[6].detail.startswith("exists with another query_steps (")
@@ -118,19 +128,30 @@ def test_table_and_records(roots):
     console.print(status_table(statuses))
     text = console.export_text()
     for status in statuses:
-        assert status.name in text
+        assert status.display_name in text
+    assert (
+        statuses[2].display_name == statuses[2].layout.folder and statuses[5].display_name == grid[5].name()
+    )
     assert "RuntimeError: CUDA out of memory" in text
     records = status_records(statuses)
     assert records[2] == {
-        "experiment": grid[2].name(),
+        "experiment": statuses[2].layout.folder,
+        "name": grid[2].name(),
+        "base_dataset": grid[2].dataset,
+        "results": str(statuses[2].layout.results),
         "state": "failed",
         "loop": 1,
         "loops": 3,
         "step": "query",
+        "budget": None,
+        "budget_loop": None,
+        "mean_dice": None,
+        "dice_loop": None,
         "detail": "RuntimeError: CUDA out of memory",
-        "results": str(statuses[2].layout.results),
+        "warnings": [],
     }
-    assert records[5]["results"] is None
+    assert records[5]["results"] is None and records[5]["experiment"] == grid[5].name()
+    assert json.loads(json.dumps(records)) == records
 
 
 def test_set_up_but_never_run_is_not_started_until_its_first_step_finished(roots):
@@ -152,7 +173,9 @@ def test_latest_results_and_progress_table(tmp_path):
         (folder / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": dice}}))
     (layout.loop_results(2)).mkdir()
     (layout.loop_results(2) / "costs.json").write_text(json.dumps({"cumulative": {"patches": 30}}))
-    assert latest_results(layout) == (30, 0.45)
+    assert latest_results(layout) == LatestResults(
+        budget={"patches": 30}, budget_loop=2, mean_dice=0.45, dice_loop=1
+    )
     (layout.results / "config.json").write_text(
         json.dumps(
             {
@@ -168,7 +191,8 @@ def test_latest_results_and_progress_table(tmp_path):
         json.dumps({"loop": 2, "step": "train", "last_error": "x failed"})
     )
     out = io.StringIO()
-    Console(file=out, width=200).print(progress_table([layout]))
+    Console(file=out, width=200).print(progress_table([experiment_status(layout)]))
     text = out.getvalue()
-    assert "Demo__x" in text and "2/2" in text and "train" in text and "30" in text and "0.4500" in text
+    assert "Dataset001_Demo__x" in text and "2 of 0-2" in text and "train" in text
+    assert " 30 " in text and "0.4500" in text
     assert "failed" in text and "x failed" in text

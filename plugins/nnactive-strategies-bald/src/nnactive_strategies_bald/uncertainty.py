@@ -25,6 +25,7 @@ class UncertaintyStrategy(ScoreStrategy):
 
     name: str
     description: str
+    display_name: str = ""
     measure: str = attrs.field(validator=_known_measure)
 
     def voxel_scores(self, probs: torch.Tensor, ctx: QueryContext) -> torch.Tensor:
