@@ -32,7 +32,7 @@ ALIAS_NOTE = "Established nnActive name of `nnactive {target}`."
     "--raw_path",
     type=click.Path(file_okay=False, path_type=Path),
     help="Accepted for the established command line and not needed: every experiment records its "
-    "folders in its paths.json.",
+    "folders in its paths.json  [default: unused]",
 )
 @click.pass_context
 def analyze_experiments(
@@ -75,7 +75,8 @@ def visualize_queries_images(ctx: click.Context, raw_folder: Path, output_folder
 @click.option(
     "--level_seperator",
     default=None,
-    help="Cases agreeing up to the last SEP are one patient: `--group-separator`.",
+    help="Cases agreeing up to the last SEP are one patient: `--group-separator`  [default: none: every "
+    "case is its own patient]",
 )
 @click.pass_context
 def init_create_val_split(

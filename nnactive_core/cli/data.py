@@ -122,7 +122,8 @@ def demo(
 @click.option(
     "--group-separator",
     default=None,
-    help="Cases whose names agree up to the last SEP are one patient and stay together.",
+    help="Cases whose names agree up to the last SEP are one patient and stay together  [default: none: "
+    "every case is its own patient]",
 )
 @click.option("--seed", type=int, default=12345, help="Seed of the shuffle that picks the validation cases.")
 @dataset_argument

@@ -93,7 +93,8 @@ def run_one(layout: ExperimentLayout, allow_version_change: bool, trackers: list
 @click.command("setup")
 @experiment_option(
     "Experiment to set up by its name: an existing one finishes its setup; a new name in the established "
-    "format (Hippocampus__patch-20_20_20__sb-...__seed-N) sets it up from the name."
+    "format (Hippocampus__patch-20_20_20__sb-...__seed-N) sets it up from the name  [default: the "
+    "experiment the config options describe]"
 )
 @config_options
 def setup(experiment: str | None, **options) -> None:
@@ -116,7 +117,8 @@ def setup(experiment: str | None, **options) -> None:
 
 @click.command("run")
 @experiment_option(
-    "Experiment to run or resume, by its name; a new name in the established format sets it up first."
+    "Experiment to run or resume, by its name; a new name in the established format sets it up first  "
+    "[default: the experiment the config options describe]"
 )
 @click.option(
     "--allow-version-change", is_flag=True, help="Resume although nnactive or a plugin changed version."

@@ -32,17 +32,18 @@ def _default(field: str) -> str:
     return f"  [default: {value}]"
 
 
+REQUIRED = "[required, unless --experiment or a --config file gives it]"
 CONFIG_OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
     (
         ("-d", "--dataset"),
         "dataset",
-        {"help": f"Base dataset: {DATASET_HELP}.", "shell_complete": completion.datasets},
+        {"help": f"Base dataset: {DATASET_HELP}  {REQUIRED}", "shell_complete": completion.datasets},
     ),
     (
         ("--strategy",),
         "strategy",
         {
-            "help": "Query strategy (see `nnactive plugins`).",
+            "help": f"Query strategy (see `nnactive plugins`)  {REQUIRED}",
             "shell_complete": completion.registered("strategy"),
         },
     ),
@@ -224,7 +225,7 @@ def config_options(command: Callable) -> Callable:
         "--config",
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="TOML or JSON file of experiment config fields; options override it.",
+        help="TOML or JSON file of experiment config fields; options override it  [default: none]",
     )(command)
 
 

@@ -67,7 +67,8 @@ def launch_options(command):
             "--launcher",
             "launcher",
             shell_complete=completion.registered("launcher"),
-            help="Launcher name (see `nnactive plugins`): local, commands, ...",
+            help="Launcher name (see `nnactive plugins`): local, commands, ...  [default: the grid file's "
+            "[launcher] name]",
         ),
         click.option(
             "--option",
@@ -105,18 +106,19 @@ def _spec(
     grid_file: Path | None,
     launcher: str | None = None,
     launcher_options: Sequence[str] = (),
-    check_strategies: bool = False,
+    check_names_first: bool = False,
     **axes,
 ) -> GridSpec:
-    """The grid of the file and the options. With ``check_strategies`` its strategy names are checked
-    first, before its datasets are looked up (ids and names become folder names)."""
+    """The grid of the file and the options. With ``check_names_first`` its strategy and launcher
+    names are checked first, before its datasets are looked up (ids and names become folder names)."""
     from_cli = grid_module.spec_from_options(launcher=launcher, launcher_options=launcher_options, **axes)
     spec = from_cli if grid_file is None else grid_module.load_grid_file(grid_file).merged_with(from_cli)
-    if check_strategies:
+    if check_names_first:
         strategies = spec.axes.get("strategy") or [
             spec.shared[key] for key in ("strategy",) if key in spec.shared
         ]
         check_names("strategy", [str(name) for name in strategies])
+        check_names("launcher", [spec.launcher] if spec.launcher else [])
     if not spec.axes.get("dataset") and "dataset" not in spec.shared:
         return spec
     raw = _roots().base_nnunet.raw
@@ -250,7 +252,7 @@ def grid() -> None:
 @_guard
 def run(grid_file, launcher, launcher_options, logs, full_setup, dry_run, trackers, **axes) -> None:
     """Set up and launch every experiment of the grid that is neither done, running nor failed."""
-    spec = _spec(grid_file, launcher, launcher_options, check_strategies=True, **axes)
+    spec = _spec(grid_file, launcher, launcher_options, check_names_first=True, **axes)
     if spec.is_empty:
         raise click.ClickException("no grid: give a GRID.toml or --dataset/--strategy/--query-size options")
     _launch(spec, (status_module.NOT_STARTED, status_module.STOPPED), logs, full_setup, dry_run, trackers)
@@ -275,7 +277,7 @@ def retry(
         for state, wanted in ((status_module.FAILED, failed), (status_module.STOPPED, stopped))
         if wanted
     ]
-    spec = _spec(grid_file, launcher, launcher_options, check_strategies=True, **axes)
+    spec = _spec(grid_file, launcher, launcher_options, check_names_first=True, **axes)
     _launch(spec, states, logs, full_setup, dry_run, trackers)
 
 

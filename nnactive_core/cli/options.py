@@ -125,6 +125,6 @@ def dataset_argument(command: Callable) -> Callable:
         "dataset_option",
         metavar="DATASET",
         shell_complete=datasets,
-        help=f"The dataset (instead of the DATASET argument): its folder, or {DATASET_HELP}.",
+        help=f"The dataset: its folder, or {DATASET_HELP}  [default: the DATASET argument]",
     )(wrapper)
     return click.argument("dataset", required=False, shell_complete=datasets)(wrapper)

@@ -184,7 +184,7 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
 @click.option(
     "--dataset-json",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read label values (and background) from this dataset.json instead.",
+    help="Read label values (and background) from this dataset.json  [default: --labels]",
 )
 @click.option("--file-ending", default=".nii.gz", help="Appended to case ids in patch files.")
 @click.option("--device", help="Torch device of the strategy  [default: cuda if available, else cpu]")

@@ -92,7 +92,7 @@ def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spaci
 @click.option(
     "--dataset-json",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read label values (and background) from this dataset.json instead.",
+    help="Read label values (and background) from this dataset.json  [default: --labels]",
 )
 @click.option("--device", help="Torch device of the strategy  [default: cuda if available, else cpu]")
 def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_json, device) -> None:

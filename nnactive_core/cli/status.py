@@ -14,7 +14,11 @@ from nnactive_core.experiment.layout import LayoutError, Roots, find_experiment,
 
 @click.command("status")
 @click.option(
-    "--experiment", "-e", "experiment", help="Only this experiment.", shell_complete=completion.experiments
+    "--experiment",
+    "-e",
+    "experiment",
+    help="Only this experiment  [default: every experiment]",
+    shell_complete=completion.experiments,
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one record per experiment.")
 def status(experiment: str | None, as_json: bool) -> None:

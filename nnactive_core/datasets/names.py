@@ -50,6 +50,18 @@ def _listing(names: Sequence[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "") if names else "none"
 
 
+def _short_name(folder_name: str) -> str:
+    return DATASET_FOLDER.match(folder_name).group(2)  # type: ignore[union-attr]
+
+
+def _suggestion(given: str, known: Sequence[str]) -> str:
+    """``"; did you mean Dataset004_Hippocampus?"`` for a near miss of a folder or a short name."""
+    by_form = {name: name for name in known} | {_short_name(name): name for name in known}
+    close = difflib.get_close_matches(given, list(by_form), n=3)
+    folders = list(dict.fromkeys(by_form[form] for form in close))
+    return f"; did you mean {' or '.join(folders)}?" if folders else ""
+
+
 def resolve_dataset_name(text: str | int, roots: Sequence[Path]) -> str:
     """The ``DatasetNNN_<name>`` folder name that ``text`` names, looked up in ``roots``.
 
@@ -65,20 +77,15 @@ def resolve_dataset_name(text: str | int, roots: Sequence[Path]) -> str:
         matches = [name for name in known if parse_dataset_id(name) == int(given)]
         what = f"id {int(given)}"
     else:
-        matches = [name for name in known if DATASET_FOLDER.match(name).group(2) == given]  # type: ignore[union-attr]
+        matches = [name for name in known if _short_name(name) == given]
         if not matches:
-            matches = [
-                name
-                for name in known
-                if DATASET_FOLDER.match(name).group(2).lower() == given.lower()  # type: ignore[union-attr]
-            ]
+            matches = [name for name in known if _short_name(name).lower() == given.lower()]
         what = f"name {given!r}"
     if len(matches) == 1:
         return matches[0]
     if matches:
         raise DatasetNameError(f"dataset {what} is ambiguous in {where}: {_listing(matches)}")
-    close = difflib.get_close_matches(given, known + [DATASET_FOLDER.match(n).group(2) for n in known], n=3)  # type: ignore[union-attr]
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    hint = _suggestion(given, known)
     raise DatasetNameError(f"no dataset with {what} in {where}; datasets there: {_listing(known)}{hint}")
 
 

@@ -123,10 +123,6 @@ def parse_grid_toml(text: str, source: str) -> GridSpec:
         dataset: _check_fields(source, f"dataset.{dataset}", fields)
         for dataset, fields in document.get("dataset", {}).items()
     }
-    listed = axes.get("dataset") or [document.get("experiment", {}).get("dataset")]
-    unused = sorted(set(per_dataset) - set(listed))
-    if unused:
-        raise GridError(f"{source}: [dataset.{unused[0]}] names a dataset that is not in the grid")
     launcher = dict(document.get("launcher", {}))
     name = launcher.pop("name", None)
     return GridSpec(
@@ -217,6 +213,10 @@ def expand(spec: GridSpec) -> list[ExperimentConfig]:
             raise GridError(
                 f"{spec.source}: no {key}: list them under [grid] {key} (or --{field.replace('_', '-')})"
             )
+    # checked here rather than when reading the file: datasets may be named by id until resolved
+    unused = sorted(set(spec.per_dataset) - set(axes["dataset"]))
+    if unused:
+        raise GridError(f"{spec.source}: [dataset.{unused[0]}] names a dataset that is not in the grid")
     shared = {key: value for key, value in spec.shared.items() if key not in AXES.values()}
     configs: list[ExperimentConfig] = []
     seen: dict[str, str] = {}

@@ -9,8 +9,8 @@ from nnactive_core.experiment.config import format_name
 from nnactive_core.experiment.state import State, load_state
 from nnactive_core.launchers import grid
 from nnactive_core.launchers.grid import GridError, expand, parse_grid_toml, spec_from_options
-from nnactive_core.values import parse_value
 from nnactive_core.launchers.status import grid_status
+from nnactive_core.values import parse_value
 
 GRID = """
 [grid]

@@ -17,10 +17,10 @@ from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.experiment.lock import ExperimentLock, LockOwner
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers.status import (
-    all_status,
-    grid_status,
     LatestResults,
+    all_status,
     experiment_status,
+    grid_status,
     latest_results,
     progress_table,
     select,
