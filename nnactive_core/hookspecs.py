@@ -6,9 +6,11 @@ callback; the plugin calls it once per object it provides. The host validates ev
 owns the registry and reports problems by distribution name, so a broken plugin never takes the CLI
 down.
 
-Compatibility promise: hook names and the ``register`` argument are stable within a major version. New
+Compatibility promise, for the whole 0.x series: every 0.x release of nnactive-core keeps the hook
+names and their ``register`` argument, and the base classes that registered objects derive from; new
 hook arguments are only ever added as optional (pluggy passes an implementation only the arguments it
-names), so a plugin written for 0.1 keeps working on later 0.x releases.
+names). A plugin written for 0.N therefore works on every later 0.x release, and anything that would
+break it waits for 1.0. Plugins declare exactly that range: ``nnactive-core>=0.N,<1``.
 """
 
 import pluggy

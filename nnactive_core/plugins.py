@@ -26,6 +26,9 @@ from nnactive_core import hookspecs
 from nnactive_core.hookspecs import PROJECT_NAME
 
 CORE_DISTRIBUTION = "nnactive-core"
+ESTABLISHED_DISTRIBUTION = "nnactive"
+"""The established research code nnActive (MIC-DKFZ): its distribution also installs a command named
+``nnactive``, so in one environment with nnactive-core whichever was installed last owns it."""
 CORE_MODULE = "nnactive_core.builtins"
 STRICT_ENV = "NNACTIVE_STRICT_PLUGINS"
 DISABLE_ENV = "NNACTIVE_DISABLE_PLUGINS"
@@ -207,6 +210,15 @@ def _core_distribution() -> Distribution:
     from nnactive_core import __version__
 
     return Distribution(name=CORE_DISTRIBUTION, version=__version__)
+
+
+def established_nnactive() -> Distribution | None:
+    """The established nnActive distribution, if it is installed beside nnactive-core."""
+    try:
+        found = metadata.distribution(ESTABLISHED_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+    return Distribution(name=found.metadata["Name"], version=found.version)
 
 
 def _is_strict() -> bool:

@@ -73,15 +73,20 @@ class LoopValidated:
     method: ClassVar[str] = "loop_validated"
     loop: int
     mean_dice: float
-    """nnU-Net's foreground mean Dice (NaN when no class could be measured)."""
+    """nnU-Net's foreground mean Dice; where a class absent from the validation set makes it NaN, the
+    mean over the classes whose Dice is defined, as the loop's summary line reports it (NaN when no
+    class could be measured)."""
     dice: Mapping[str, float]
-    """Label name -> Dice of that class."""
+    """Foreground label name -> Dice of that class (NaN where undefined)."""
     budget: Mapping[str, float]
     """Cumulative annotation costs up to this loop (``patches``, ``voxels``, ``foreground_voxels``,
     ... as in ``costs.json``)."""
     training_seconds: float
     """Training time of the loop, summed over its folds."""
     summary_file: Path
+    warnings: tuple[str, ...] = ()
+    """The loop's warnings (``loop_XXX/warnings.json``: classes not learned or absent, Dice falling),
+    one message each."""
 
 
 @attrs.frozen(kw_only=True)

@@ -62,6 +62,11 @@ def install_plugin(target: Path, work: Path, dist: str, source: str, version: st
         PYPROJECT.format(dist=dist, version=version, entry=dist, module=module)
     )
     (project / f"{module}.py").write_text(textwrap.dedent(source))
+    install_project(target, project)
+
+
+def install_project(target: Path, project: Path) -> None:
+    """Build and install the project folder ``project`` into ``target``."""
     subprocess.run(
         [
             sys.executable,

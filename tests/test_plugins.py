@@ -10,6 +10,7 @@ from installed_plugins import (
     INVALID_PLUGIN,
     STRATEGY_PLUGIN,
     install_plugin,
+    install_project,
     run_nnactive,
 )
 
@@ -20,7 +21,7 @@ from nnactive_core.plugins import UnknownNameError, load_registry
 def installed(tmp_path_factory):
     """Separate install targets per scenario, so each test chooses which plugins are visible."""
     root = tmp_path_factory.mktemp("plugins")
-    targets = {name: root / name for name in ("broken", "invalid", "clash", "good")}
+    targets = {name: root / name for name in ("broken", "invalid", "clash", "good", "established")}
     work = root / "src"
     install_plugin(targets["broken"], work, "nnactive-broken-plugin", BROKEN_PLUGIN)
     install_plugin(targets["invalid"], work, "nnactive-invalid-plugin", INVALID_PLUGIN)
@@ -32,7 +33,28 @@ def installed(tmp_path_factory):
     )
     for dist in ("nnactive-clash-a", "nnactive-clash-b"):
         install_plugin(targets["clash"], work, dist, STRATEGY_PLUGIN.format(strategy="clash", dist=dist))
+    install_project(targets["established"], established_nnactive(work / "nnactive"))
     return targets
+
+
+def established_nnactive(project):
+    """A stand-in that claims what the established nnActive installs: the distribution ``nnactive``, the
+    import package ``nnactive`` and a console script ``nnactive``."""
+    (project / "nnactive").mkdir(parents=True)
+    (project / "nnactive" / "__init__.py").write_text("def main():\n    print('established nnActive')\n")
+    (project / "pyproject.toml").write_text(
+        "[build-system]\n"
+        'requires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
+        "[project]\n"
+        'name = "nnactive"\n'
+        'version = "2.0.1"\n\n'
+        "[project.scripts]\n"
+        'nnactive = "nnactive:main"\n\n'
+        "[tool.setuptools]\n"
+        'packages = ["nnactive"]\n'
+    )
+    return project
 
 
 def test_broken_plugin_breaks_neither_help_nor_plugins(installed):
@@ -112,3 +134,24 @@ def test_core_registers_its_builtins_through_the_hooks():
     assert {"nnunet-raw", "demo"} <= set(provided["dataset adapter"])
     assert {"local", "commands"} <= set(provided["launcher"])
     assert provided["cost metric"]
+
+
+def test_established_nnactive_beside_the_core_is_warned_about(installed):
+    text = run_nnactive(["plugins", "--check"], installed["established"], installed["good"])
+    assert text.returncode == 0, text.stderr
+    assert "nnactive-good-plugin 1.2.3" in text.stdout
+    warning = "warning: the established nnActive package (nnactive 2.0.1) is installed in this environment"
+    assert warning in text.stderr
+    assert "command named `nnactive`" in text.stderr
+
+    listing = run_nnactive(["plugins", "--json"], installed["established"])
+    report = json.loads(listing.stdout)
+    assert len(report["warnings"]) == 1 and "nnactive 2.0.1" in report["warnings"][0]
+    assert not [d for d in report["distributions"] if d["name"] == "nnactive"]
+
+
+def test_no_warning_without_the_established_package(installed):
+    run = run_nnactive(["plugins", "--json"], installed["good"])
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["warnings"] == []
+    assert "established nnActive" not in run.stderr

@@ -2,8 +2,9 @@
 
 An experiment's results folder (``.../nnActive_results/DatasetNNN_<experiment>/``) holds
 ``config.json``, ``state.json``, ``paths.json`` and per loop ``loop_XXX/summary.json`` (nnU-Net's
-validation summary) and ``loop_XXX/costs.json``. The loop files with the patches live in the
-experiment's raw folder, which :func:`raw_folder` finds.
+validation summary), ``loop_XXX/costs.json`` and ``loop_XXX/warnings.json`` (what the validation
+result warned about, see :mod:`nnactive_core.experiment.loop_warnings`). The loop files with the
+patches live in the experiment's raw folder, which :func:`raw_folder` finds.
 
 The budget of a loop is the *cumulative number of annotated patches*, read from ``costs.json`` or, when
 that is missing, counted in the loop files; it is never assumed to be ``loop * qs + sbs``. Unfinished
@@ -29,10 +30,12 @@ from nnactive_core.experiment.layout import (
     RAW_ENV,
     STATE_FILE,
     SUMMARY_FILE,
+    WARNINGS_FILE,
     loop_folder_name,
     result_loops,
 )
-from nnactive_core.io import read_json
+from nnactive_core.experiment.loop_warnings import LoopWarning, mean_dice, read_warnings
+from nnactive_core.io import JsonFileError, read_json
 from nnactive_core.nnunet.environment import NnunetFolders
 from nnactive_core.patches.patch import loop_files
 
@@ -51,6 +54,8 @@ class LoopResult:
     summary: dict | None
     costs: dict | None
     budget: int | None
+    warnings: tuple[LoopWarning, ...] = ()
+    """What the loop's validation result warned about, as the run recorded it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -180,13 +185,18 @@ def read_experiment(folder: Path) -> ExperimentResults:
             budget = int(costs["cumulative"]["patches"])
         elif number in file_budgets:
             budget = file_budgets[number]
+        try:
+            warnings = tuple(read_warnings(loop_folder / WARNINGS_FILE))
+        except JsonFileError as error:
+            warnings = ()
+            problems.append(f"{loop_folder_name(number)}: {WARNINGS_FILE} unreadable: {error.reason}")
         if summary is None:
             problems.append(f"{loop_folder_name(number)}: no {SUMMARY_FILE}")
         if costs is None:
             problems.append(f"{loop_folder_name(number)}: no {COSTS_FILE} (no cost columns)")
         if budget is None:
             problems.append(f"{loop_folder_name(number)}: budget unknown (no {COSTS_FILE} and no loop file)")
-        loops.append(LoopResult(loop=number, summary=summary, costs=costs, budget=budget))
+        loops.append(LoopResult(loop=number, summary=summary, costs=costs, budget=budget, warnings=warnings))
     if isinstance(steps, int):
         absent = [n for n in range(steps) if n not in loop_numbers]
         if absent:
@@ -221,7 +231,7 @@ def _loop_row(experiment: ExperimentResults, loop: LoopResult) -> dict[str, Any]
         "loop": loop.loop,
         BUDGET: loop.budget,
         "finished": experiment.finished,
-        MEAN_DICE: _dice(loop.summary.get("foreground_mean")),
+        MEAN_DICE: mean_dice(loop.summary, experiment.label_names).reported,
     }
     for key, entry in sorted(loop.summary.get("mean", {}).items()):
         name = experiment.label_names.get(str(key), f"label_{key}")
@@ -238,7 +248,11 @@ def _loop_row(experiment: ExperimentResults, loop: LoopResult) -> dict[str, Any]
 def results_table(experiments: list[ExperimentResults]):
     """One row per (experiment, loop) with a summary and a known budget: identifiers, Dice columns
     (``dice_mean``, ``dice_<label name>``), cumulative costs (``cum_<column>``) and their share of the
-    pool in percent (``pct_<column>``)."""
+    pool in percent (``pct_<column>``).
+
+    ``dice_mean`` is nnU-Net's foreground mean; where a class's Dice is undefined (in no validation
+    case and never predicted), which makes that NaN, it is the mean over the other classes, as
+    nnU-Net's trainer averages, and the loop's warnings say so."""
     import pandas as pd
 
     rows = [

@@ -16,7 +16,8 @@ Model, fitted per strategy on all (seed, loop) points of a setting::
   budget runs is less noisy and still identical for every strategy, so gamma alone tells them apart.)
 - ``gamma`` is fitted by nonlinear least squares (scipy ``curve_fit``); ``gamma_std`` is its standard
   deviation ``sqrt(pcov)`` (not the variance), and ``r2`` the fit's coefficient of determination.
-  Higher gamma is better.
+  Higher gamma is better. A fit with ``r2`` below :data:`POOR_R2` is flagged (``poor_fit``, and a
+  note): its gamma says little about the strategy, so the analysis warns about it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import numpy as np
 from nnactive_core.analysis.collect import BUDGET, FG_PERCENT, MEAN_DICE
 
 _START_GRID = np.logspace(-2, 4, 61)
+POOR_R2 = 0.5
+"""Below this R² the exponential model explains less than half the spread of the points."""
 
 
 @attrs.frozen(kw_only=True)
@@ -116,11 +119,24 @@ def reference_or_max(table, reference: float | None, y: str = MEAN_DICE) -> tupl
 
 
 def efficiency_table(table, reference: float | None = None, x: str = FG_PERCENT, y: str = MEAN_DICE):
-    """Per strategy: gamma, gamma_std, r2, points, and the shared c, c_source, a, x0. Empty when the
-    table has no foreground-share column (no costs.json)."""
+    """Per strategy: gamma, gamma_std, r2, points, poor_fit (R² below :data:`POOR_R2`), and the shared
+    c, c_source, a, x0, and a note. Empty when the table has no foreground-share column (no
+    costs.json)."""
     import pandas as pd
 
-    columns = ["strategy", "gamma", "gamma_std", "r2", "points", "c", "c_source", "a", "x0", "note"]
+    columns = [
+        "strategy",
+        "gamma",
+        "gamma_std",
+        "r2",
+        "points",
+        "poor_fit",
+        "c",
+        "c_source",
+        "a",
+        "x0",
+        "note",
+    ]
     if x not in table.columns or table[x].isna().all():
         return pd.DataFrame(columns=columns)
     table = table.dropna(subset=[x, y])
@@ -129,10 +145,14 @@ def efficiency_table(table, reference: float | None = None, x: str = FG_PERCENT,
     rows = []
     for strategy, group in table.groupby("strategy", sort=True):
         fit = fit_gamma(group[x] / 100.0, group[y], anchor)
+        poor = math.isfinite(fit.r2) and fit.r2 < POOR_R2
+        if poor:
+            fit = attrs.evolve(fit, note=f"poor fit: R² = {fit.r2:.2f} < {POOR_R2}")
         rows.append(
             {
                 "strategy": strategy,
                 **attrs.asdict(fit),
+                "poor_fit": poor,
                 "c": anchor.c,
                 "c_source": source,
                 "a": anchor.a,

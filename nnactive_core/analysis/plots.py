@@ -72,8 +72,8 @@ def learning_curves(
     x_label: str = "Budget (annotated patches, cumulative)",
     reference: float | None = None,
 ) -> Path:
-    """One panel per Dice column: mean over seeds per strategy, with the 95% CI band. ``curves`` comes
-    from :func:`nnactive_core.analysis.curves.curve_table`; ``x`` is a column of it."""
+    """One panel per Dice column: mean over seeds per strategy, with the 95% CI band inside [0, 1].
+    ``curves`` comes from :func:`nnactive_core.analysis.curves.curve_table`; ``x`` is a column of it."""
     plt = pyplot()
     rows = math.ceil(len(columns) / PANELS_PER_ROW)
     per_row = min(len(columns), PANELS_PER_ROW)
@@ -83,7 +83,8 @@ def learning_curves(
     for axis, column in zip(axes.flat, columns, strict=False):
         for strategy, curve in curves.groupby("strategy", sort=True):
             curve = curve.sort_values(x)
-            mean, band = curve[f"{column}_mean"].to_numpy(), curve[f"{column}_ci95"].to_numpy()
+            mean = curve[f"{column}_mean"].to_numpy()
+            low, high = curve[f"{column}_ci95_low"].to_numpy(), curve[f"{column}_ci95_high"].to_numpy()
             axis.plot(
                 curve[x],
                 mean,
@@ -92,9 +93,7 @@ def learning_curves(
                 color=colors[strategy],
                 label=f"{display_name(strategy)} (n={int(curve['seeds'].max())})",
             )
-            axis.fill_between(
-                curve[x], mean - band, mean + band, color=colors[strategy], alpha=0.2, linewidth=0
-            )
+            axis.fill_between(curve[x], low, high, color=colors[strategy], alpha=0.2, linewidth=0)
         if reference is not None and column == MEAN_DICE:
             axis.axhline(reference, color="black", linestyle="--", linewidth=1, label="full-data reference")
         axis.set_title(column_title(column))
@@ -139,7 +138,7 @@ def fg_efficiency(
         else:
             label = (
                 f"{display_name(strategy)}: γ = {fit['gamma']:.3g} ± {fit['gamma_std']:.2g}, "
-                f"R² = {fit['r2']:.2f}"
+                f"R² = {fit['r2']:.2f}" + (" (poor fit)" if fit.get("poor_fit") else "")
             )
             axis.plot(grid * 100, model(grid, fit["gamma"], anchor), color=colors[strategy])
         axis.plot([], [], color=colors[strategy], marker="o", label=label)

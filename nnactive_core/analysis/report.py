@@ -4,9 +4,12 @@ cross-setting rankings and the list of what is missing.
 Output layout (``OUT`` is the output folder)::
 
     OUT/summary.csv, summary.txt        main table: one row per (base, setting, strategy)
-    OUT/summary.json                    the main table's rows, the settings, every plot written and
-                                        what is missing, for scripts
+    OUT/summary.json                    the main table's rows, the settings, every plot written,
+                                        what is missing and the warnings, for scripts
     OUT/missing.txt                     unfinished experiments, missing files, skipped analyses
+    OUT/warnings.{json,txt}             what the results warn about: the loops' recorded warnings
+                                        (classes not learned or absent, Dice falling) and poor
+                                        FG-efficiency fits
     OUT/ppm_merged.{json,csv,png}       PPM summed over all settings (% of settings' budgets)
     OUT/rankings/                       Friedman + Nemenyi over settings (AUBC and final Dice)
     OUT/<base>/ppm_merged.*             PPM summed over the base dataset's settings
@@ -16,7 +19,10 @@ Output layout (``OUT`` is the output folder)::
                                         ranking_seeds.csv
 
 ``ppm.csv`` starts with one ``#`` line that states the matrix's orientation (read it with
-``pandas.read_csv(..., comment="#")``).
+``pandas.read_csv(..., comment="#")``). A setting with one strategy has no PPM (noted in
+``missing.txt``). ``warnings.json`` is a list of ``{"experiment", "setting", "loop", "kind",
+"classes", "message"}`` (``experiment`` and ``loop`` are null for a setting's warning); the loop
+warnings are read from each loop's ``warnings.json`` (:mod:`nnactive_core.experiment.loop_warnings`).
 """
 
 from __future__ import annotations
@@ -42,9 +48,11 @@ from nnactive_core.analysis.curves import curve_table
 from nnactive_core.analysis.fg_efficiency import efficiency_table
 from nnactive_core.analysis.ppm import PairwisePenaltyMatrix
 from nnactive_core.analysis.settings import Setting, differing_fields, group_settings
+from nnactive_core.experiment.loop_warnings import mean_dice
 from nnactive_core.io import JsonFileError, atomic_write_json, atomic_write_text, read_json
 
 ALL_BASES = "*"
+POOR_FIT = "poor_fg_efficiency_fit"
 
 
 class AnalysisError(ValueError):
@@ -71,13 +79,16 @@ class AnalysisOutput:
     """Every figure written, learning curves first."""
     settings: tuple[Path, ...]
     problems: int
+    warnings_file: Path
+    warnings: tuple[str, ...]
+    """One line per warning, as in ``warnings.txt``."""
 
 
 def _reference_value(entry, source: str) -> float:
     if isinstance(entry, int | float) and not isinstance(entry, bool):
         return float(entry)
     if isinstance(entry, dict) and isinstance(entry.get("foreground_mean"), dict):
-        return float(entry["foreground_mean"]["Dice"])
+        return mean_dice(entry, {}).reported
     raise AnalysisError(f"{source}: expected a number or an nnU-Net summary with foreground_mean.Dice")
 
 
@@ -109,6 +120,7 @@ class _Collected:
     curves: list = attrs.field(factory=list)
     plots: list = attrs.field(factory=list)
     notes: list = attrs.field(factory=list)
+    warnings: list = attrs.field(factory=list)
 
 
 def _curves(table, setting: Setting, folder: Path, colors, reference: float | None, has_fg: bool, written):
@@ -149,6 +161,7 @@ def _aubc(table, setting: Setting, folder: Path, notes: list):
 def _summary_row(setting: Setting, row, fits, ppm_frame, tau: float) -> dict:
     strategy = row["strategy"]
     fit = fits.set_index("strategy").reindex([strategy]).iloc[0]
+    no_ppm = ppm_frame is None
     return {
         "base": setting.base,
         "setting": setting.slug,
@@ -160,8 +173,8 @@ def _summary_row(setting: Setting, row, fits, ppm_frame, tau: float) -> dict:
         "fg_gamma": fit["gamma"],
         "fg_gamma_std": fit["gamma_std"],
         "fg_r2": fit["r2"],
-        "ppm_loss_rate": ppm_frame.loc[strategy, "mean"],
-        "ppm_win_rate": ppm_frame.loc["mean", strategy],
+        "ppm_loss_rate": math.nan if no_ppm else ppm_frame.loc[strategy, "mean"],
+        "ppm_win_rate": math.nan if no_ppm else ppm_frame.loc["mean", strategy],
         "seed_ranking_tau": tau,
     }
 
@@ -195,24 +208,71 @@ def _analyse_setting(
                 table, fits, folder / "fg_efficiency.png", _title(setting), colors, x=FG_PERCENT
             )
         )
+        for _, fit in fits[fits["poor_fit"].astype(bool)].iterrows():
+            collected.warnings.append(
+                _warning(
+                    setting=setting.label,
+                    kind=POOR_FIT,
+                    message=f"FG efficiency of {fit['strategy']}: {fit['note']}; its gamma says little",
+                )
+            )
     else:
         collected.notes.append(
             f"{setting.label}: no costs.json with pool totals: no % foreground plots, no FG efficiency"
         )
-    ppm = PairwisePenaltyMatrix.compute(table, alpha=options.alpha, holm=options.holm)
-    collected.plots.append(_save_ppm(ppm, folder / "ppm", _title(setting)))
-    collected.ppms[setting.label] = (setting.base, ppm)
+    strategies = sorted(table["strategy"].unique())
+    ppm_frame = None
+    if len(strategies) > 1:
+        ppm = PairwisePenaltyMatrix.compute(table, alpha=options.alpha, holm=options.holm)
+        collected.plots.append(_save_ppm(ppm, folder / "ppm", _title(setting)))
+        collected.ppms[setting.label] = (setting.base, ppm)
+        ppm_frame = ppm.to_frame()
+    else:
+        collected.notes.append(
+            f"{setting.label}: no pairwise penalty matrix: one strategy ({strategies[0]}), nothing to compare"
+        )
     stability = rankings.leave_one_seed_out(runs[runs["complete"]], f"aubc_{MEAN_DICE}")
     if not stability.ranks.empty:
         atomic_write_text(folder / "ranking_seeds.csv", stability.ranks.to_csv())
     if stability.note:
         collected.notes.append(f"{setting.label}: leave-one-seed-out: {stability.note}")
-    ppm_frame = ppm.to_frame()
     for _, row in summary.iterrows():
         collected.rows.append(_summary_row(setting, row, fits, ppm_frame, stability.mean_tau))
         for kind in ("aubc", "final"):
             per_setting = collected.scores[kind].setdefault(setting.label, {})
             per_setting[row["strategy"]] = row[f"{kind}_{MEAN_DICE}_mean"]
+
+
+def _warning(
+    *,
+    kind: str,
+    message: str,
+    experiment: str | None = None,
+    setting: str | None = None,
+    loop: int | None = None,
+    classes=(),
+) -> dict:
+    return {
+        "experiment": experiment,
+        "setting": setting,
+        "loop": loop,
+        "kind": kind,
+        "classes": list(classes),
+        "message": message,
+    }
+
+
+def _loop_warnings(experiments) -> list[dict]:
+    return [
+        _warning(experiment=experiment.name, **warning.to_json())
+        for experiment in experiments
+        for loop in experiment.loops
+        for warning in loop.warnings
+    ]
+
+
+def _warning_line(warning: dict) -> str:
+    return f"{warning['experiment'] or warning['setting']}: {warning['message']}"
 
 
 def _save_ppm(ppm: PairwisePenaltyMatrix, stem: Path, title: str) -> Path:
@@ -339,6 +399,12 @@ def analyze(results: Path, output: Path, options: AnalysisOptions | None = None)
     missing = Path(output) / "missing.txt"
     lines = problems + collected.notes
     atomic_write_text(missing, "\n".join(lines) + "\n" if lines else "nothing missing\n")
+    warnings = _loop_warnings(experiments) + collected.warnings
+    warning_lines = [_warning_line(warning) for warning in warnings]
+    atomic_write_json(Path(output) / "warnings.json", warnings)
+    atomic_write_text(
+        Path(output) / "warnings.txt", "\n".join(warning_lines) + "\n" if warnings else "no warnings\n"
+    )
     figures = (*collected.curves, *collected.plots)
     summary_json = Path(output) / "summary.json"
     atomic_write_json(
@@ -350,6 +416,7 @@ def analyze(results: Path, output: Path, options: AnalysisOptions | None = None)
             "settings": [str(folder) for folder in setting_folders],
             "plots": [str(path) for path in figures],
             "missing": lines,
+            "warnings": warnings,
         },
     )
     return AnalysisOutput(
@@ -361,6 +428,8 @@ def analyze(results: Path, output: Path, options: AnalysisOptions | None = None)
         plots=figures,
         settings=tuple(setting_folders),
         problems=len(lines),
+        warnings_file=Path(output) / "warnings.txt",
+        warnings=tuple(warning_lines),
     )
 
 

@@ -59,6 +59,9 @@ def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Pa
     for path in report.plots:
         click.echo(f"plot: {path}")
     click.echo(f"missing / skipped ({report.problems}): {report.missing}")
+    click.echo(f"warnings ({len(report.warnings)}): {report.warnings_file}")
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 @click.command("visualize-queries")

@@ -90,3 +90,5 @@ def demo(
         raise click.ClickException(f"analysis of {roots.results_group(config.dataset)}: {error}") from None
     for line in closing_lines(roots, layout, report):
         click.echo(line)
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)

@@ -22,9 +22,14 @@ from nnactive_core.experiment.layout import LayoutError, Roots, find_experiment,
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one record per experiment.")
 def status(experiment: str | None, as_json: bool) -> None:
-    """Per experiment: loop, step, budget spent, last mean Dice, state (with the last error) and
-    warnings."""
-    from nnactive_core.launchers.status import experiment_status, progress_table, status_records
+    """Per experiment: loop, step, budget spent, last mean Dice, warnings recorded and state (with
+    the last error); then the warnings (classes not learned, Dice falling, a tracker that failed)."""
+    from nnactive_core.launchers.status import (
+        experiment_status,
+        progress_table,
+        status_records,
+        warning_lines,
+    )
 
     with user_errors():
         roots = Roots.from_env()
@@ -45,3 +50,5 @@ def status(experiment: str | None, as_json: bool) -> None:
     from rich.console import Console
 
     Console(width=max(100, Console().width)).print(progress_table(statuses))
+    for line in warning_lines(statuses):
+        click.echo(line)

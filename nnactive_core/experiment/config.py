@@ -14,6 +14,7 @@ import attrs
 
 from nnactive_core.experiment.layout import CONFIG_FILE
 from nnactive_core.io import JsonFileError, atomic_write_json, read_json
+from nnactive_core.nnunet.fingerprint import ANNOTATED, FOREGROUND_MODES
 from nnactive_core.values import parse_triple
 
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
@@ -155,6 +156,11 @@ class ExperimentConfig:
     """``oracle`` copies ground truth into queried patches (simulation); ``human`` waits after each
     query until `nnactive annotate import` brings people's labels (loop 0 stays oracle-labelled
     unless an import for it exists)."""
+    intensity_foreground: str = attrs.field(default=ANNOTATED)
+    """Which voxels of the starting budget's labels the experiment's foreground intensity statistics
+    (CT normalisation) come from: ``annotated`` foreground (default), or ``not-background``, which
+    also counts un-annotated (``ignore``) voxels, as the published nnActive code does (see
+    :mod:`nnactive_core.nnunet.fingerprint`)."""
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
@@ -168,6 +174,11 @@ class ExperimentConfig:
             _fail("train_folds", f"must be at most folds ({self.folds}), got {self.train_folds}")
         if self.annotator not in ANNOTATORS:
             _fail("annotator", f"must be one of {', '.join(ANNOTATORS)}, got {self.annotator!r}")
+        if self.intensity_foreground not in FOREGROUND_MODES:
+            _fail(
+                "intensity_foreground",
+                f"must be one of {', '.join(FOREGROUND_MODES)}, got {self.intensity_foreground!r}",
+            )
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             _fail("device", f"must be a torch device string such as 'cpu' or 'cuda:0', got {self.device!r}")
 

@@ -48,6 +48,7 @@ COSTS_FILE = "costs.json"
 QUERY_FILE = "query.json"
 TIMINGS_FILE = "timings.json"
 QUERY_PICTURES_FOLDER = "query_pictures"
+WARNINGS_FILE = "warnings.json"
 LOOP_FOLDER_PATTERN = re.compile(r"^loop_(\d{3,})$")
 
 
@@ -232,6 +233,10 @@ class ExperimentLayout:
     def query_pictures(self, loop: int) -> Path:
         """Pictures of the patches of loop file ``loop``, drawn for the trackers."""
         return self.loop_results(loop) / QUERY_PICTURES_FOLDER
+
+    def warnings_file(self, loop: int) -> Path:
+        """What the loop's validation result warns about (classes not learned, Dice falling)."""
+        return self.loop_results(loop) / WARNINGS_FILE
 
     def validation_predictions(self, loop: int) -> Path:
         """The loop's segmentations of the held-out set, beside the models."""

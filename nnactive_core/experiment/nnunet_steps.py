@@ -57,7 +57,10 @@ def prepare_plans(
     layout: ExperimentLayout, config: ExperimentConfig, dataset: Dataset, reporter: Reporter
 ) -> None:
     """Plan the base dataset once (shared by all its experiments), then give the experiment a copy of
-    the plans shrunk to its training profile."""
+    the plans shrunk to its training profile, with foreground intensity statistics from its own
+    starting-budget labels (read from the annotated cases only, unless ``not-background`` counts the
+    un-annotated voxels of every case)."""
+    from nnactive_core.nnunet.fingerprint import ANNOTATED
     from nnactive_core.nnunet.planning import plan_dataset, prepare_experiment_plans
     from nnactive_core.nnunet.plans import is_planned
 
@@ -65,7 +68,16 @@ def prepare_plans(
     if not is_planned(base, layout.base):
         reporter.say(f"planning the base dataset {layout.base} with nnU-Net (once)")
         plan_dataset(base, layout.base)
-    prepare_experiment_plans(base, layout.base, layout.nnunet, layout.folder, profile(config))
+    annotated = sorted(read_annotated_classes(layout))
+    prepare_experiment_plans(
+        base,
+        layout.base,
+        layout.nnunet,
+        layout.folder,
+        profile(config),
+        cases=annotated if config.intensity_foreground == ANNOTATED else None,
+        foreground=config.intensity_foreground,
+    )
 
 
 def preprocess(layout: ExperimentLayout, dataset: Dataset, cases: Sequence[str]) -> list[str]:

@@ -12,7 +12,6 @@ writing a step's outputs and saving the state.
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import time
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from nnactive_core.experiment import nnunet_steps, records
+from nnactive_core.experiment import loop_warnings, nnunet_steps, records
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
@@ -211,6 +210,8 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def validate(self, state: State) -> State:
+        """Validate, then record what the result warns about (``loop_XXX/warnings.json``) and show it
+        under the loop's summary line."""
         summary = nnunet_steps.validate(
             self.layout,
             self.config,
@@ -219,15 +220,24 @@ class Runner:
             self.device,
             self.reporter.advancer("validation cases"),
         )
-        self.reporter.say(self.loop_line(state.loop, summary))
+        names = loop_warnings.label_names(self.dataset.labels)
+        previous = self.layout.summary_file(state.loop - 1)
+        warnings = loop_warnings.loop_warnings(
+            state.loop, summary, names, read_json(previous, expect=dict) if previous.is_file() else None
+        )
+        loop_warnings.write_warnings(self.layout.warnings_file(state.loop), warnings)
+        self.reporter.say(self.loop_line(state.loop, summary, names))
+        for warning in warnings:
+            self.reporter.say(f"warning: {warning.message}")
         self.hub.emit(
             LoopValidated(
                 loop=state.loop,
-                mean_dice=mean_dice(summary),
-                dice=self.class_dice(summary),
+                mean_dice=loop_warnings.mean_dice(summary, names).reported,
+                dice=loop_warnings.class_dice(summary, names),
                 budget=self.costs(state.loop).get("cumulative", {}),
                 training_seconds=self.training_seconds(state.loop),
                 summary_file=self.layout.summary_file(state.loop),
+                warnings=tuple(warning.message for warning in warnings),
             )
         )
         return state.advance(self.config.query_steps)
@@ -244,17 +254,7 @@ class Runner:
         per_fold = self.timings(loop).values.get("training_seconds_per_fold", {})
         return float(sum(per_fold.values())) if isinstance(per_fold, dict) else 0.0
 
-    def class_dice(self, summary: dict) -> dict[str, float]:
-        """Label name -> Dice from nnU-Net's per-class means (keyed by label value)."""
-        names = {str(value): name for name, value in self.dataset.labels.items()}
-        means = summary.get("mean", {})
-        return {
-            names.get(key, key): float(metrics["Dice"])
-            for key, metrics in means.items()
-            if isinstance(metrics, dict) and "Dice" in metrics
-        }
-
-    def loop_line(self, loop: int, summary: dict) -> str:
+    def loop_line(self, loop: int, summary: dict, names: dict[str, str]) -> str:
         """The one line per validated loop: budget spent so far, mean Dice and training time. Loops
         are numbered from 0, as their files (``loop_000`` is the starting budget)."""
         cumulative = self.costs(loop).get("cumulative", {})
@@ -266,8 +266,8 @@ class Runner:
         folds = len(self.config.trained_folds)
         return (
             f"loop {loop} done (loops 0-{self.config.query_steps - 1}): budget {budget or 'unknown'}; "
-            f"mean Dice {mean_dice(summary):.4f}; training {self.training_seconds(loop):.1f} s over "
-            f"{folds} fold{'s' if folds != 1 else ''}"
+            f"mean Dice {loop_warnings.mean_dice(summary, names).text()}; training "
+            f"{self.training_seconds(loop):.1f} s over {folds} fold{'s' if folds != 1 else ''}"
         )
 
     def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
@@ -363,17 +363,12 @@ class Runner:
             summary = read_json(self.layout.summary_file(last), expect=dict)
         except JsonFileError:
             summary = {}
+        names = loop_warnings.label_names(self.dataset.labels)
         return ExperimentFinished(
             loops=self.config.query_steps,
-            mean_dice=mean_dice(summary),
+            mean_dice=loop_warnings.mean_dice(summary, names).reported,
             budget=self.costs(last).get("cumulative", {}),
         )
-
-
-def mean_dice(summary: dict) -> float:
-    """nnU-Net's foreground mean Dice of a validation summary (NaN where it has none)."""
-    value = summary.get("foreground_mean", {}).get("Dice", math.nan)
-    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def run_experiment(

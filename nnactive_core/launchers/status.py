@@ -31,8 +31,9 @@ from nnactive_core.experiment.layout import (
     result_loops,
 )
 from nnactive_core.experiment.lock import lock_holder
+from nnactive_core.experiment.loop_warnings import MeanDice, experiment_warnings, mean_dice
 from nnactive_core.experiment.state import SETUP, StateError, load_state
-from nnactive_core.io import read_json
+from nnactive_core.io import JsonFileError, read_json
 
 DONE = "done"
 RUNNING = "running"
@@ -195,7 +196,7 @@ class LatestResults:
     budget: dict | None = None
     """Cumulative costs (``costs.json`` ``cumulative``) of the last loop that has them."""
     budget_loop: int | None = None
-    mean_dice: float | None = None
+    mean_dice: MeanDice | None = None
     """Mean validation Dice of the last validated loop."""
     dice_loop: int | None = None
 
@@ -210,13 +211,23 @@ def latest_results(layout: ExperimentLayout) -> LatestResults:
                 cumulative = read_json(costs)["cumulative"]
                 found.update(budget=dict(cumulative), budget_loop=loop)
             if summary.is_file():
-                found.update(mean_dice=float(read_json(summary)["foreground_mean"]["Dice"]), dice_loop=loop)
+                found.update(mean_dice=mean_dice(read_json(summary, expect=dict), {}), dice_loop=loop)
         except (ValueError, KeyError, TypeError, AttributeError):
             continue
     return LatestResults(**found)
 
 
 WarningSource = Callable[[ExperimentLayout], Iterable[dict]]
+UNREADABLE = "unreadable_warnings"
+
+
+def loop_warning_records(layout: ExperimentLayout) -> list[dict]:
+    """The warnings every validated loop recorded (``loop_XXX/warnings.json``: classes not learned or
+    absent, Dice falling); a warnings file that cannot be read is a warning itself."""
+    try:
+        return [warning.to_json() for warning in experiment_warnings(layout)]
+    except JsonFileError as error:
+        return [{"kind": UNREADABLE, "loop": None, "classes": [], "message": str(error)}]
 
 
 def tracker_warnings(layout: ExperimentLayout) -> Iterator[dict]:
@@ -227,18 +238,19 @@ def tracker_warnings(layout: ExperimentLayout) -> Iterator[dict]:
         yield {
             "kind": "tracker",
             "loop": problem.get("loop"),
+            "classes": [],
             "message": (
                 f"tracker {problem.get('tracker')} failed at {problem.get('event')}: {problem.get('error')}"
             ),
         }
 
 
-WARNING_SOURCES: list[WarningSource] = [tracker_warnings]
+WARNING_SOURCES: list[WarningSource] = [loop_warning_records, tracker_warnings]
 """Where the warnings of ``nnactive status`` come from, each a function of the experiment's layout
-yielding ``{"kind", "loop", "message"}`` records (see docs/cli.md, "Status as JSON")."""
+yielding ``{"kind", "loop", "classes", "message"}`` records (see docs/cli.md, "Status as JSON")."""
 
 
-def experiment_warnings(layout: ExperimentLayout | None) -> list[dict]:
+def status_warnings(layout: ExperimentLayout | None) -> list[dict]:
     if layout is None:
         return []
     return [warning for source in WARNING_SOURCES for warning in source(layout)]
@@ -255,6 +267,7 @@ def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
     records = []
     for status in statuses:
         latest = latest_results(status.layout) if status.layout is not None else LatestResults()
+        dice = latest.mean_dice
         records.append(
             {
                 "experiment": status.display_name,
@@ -269,18 +282,31 @@ def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
                 "step": status.step,
                 "budget": latest.budget,
                 "budget_loop": latest.budget_loop,
-                "mean_dice": _finite(latest.mean_dice),
+                "mean_dice": None if dice is None else _finite(dice.reported),
+                "undefined_dice": [] if dice is None else list(dice.undefined),
                 "dice_loop": latest.dice_loop,
                 "detail": status.detail,
-                "warnings": experiment_warnings(status.layout),
+                "warnings": status_warnings(status.layout),
             }
         )
     return records
 
 
+def dice_cell(dice: MeanDice | None) -> str:
+    """The mean Dice for a table: nnU-Net's, or the mean over the classes with a defined Dice and how
+    many they are (the warnings name the others)."""
+    if dice is None:
+        return "-"
+    if not math.isfinite(dice.reported):
+        return "undefined"
+    if math.isfinite(dice.value):
+        return f"{dice.value:.4f}"
+    return f"{dice.reported:.4f} ({dice.classes - len(dice.undefined)}/{dice.classes} classes)"
+
+
 def progress_table(statuses: Sequence[ExperimentStatus]):
-    """A rich table of experiments: loop, step, budget spent, last mean Dice, state, detail (the
-    last error of a failed run, the holder of a running one) and warnings."""
+    """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, state
+    and detail (the last error of a failed run, the holder of a running one)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -291,6 +317,7 @@ def progress_table(statuses: Sequence[ExperimentStatus]):
         ("step", "left"),
         ("budget (patches)", "right"),
         ("mean Dice", "right"),
+        ("warnings", "right"),
         ("state", "left"),
         ("detail", "left"),
     ):
@@ -298,17 +325,25 @@ def progress_table(statuses: Sequence[ExperimentStatus]):
     for status in statuses:
         latest = latest_results(status.layout) if status.layout is not None else LatestResults()
         patches = (latest.budget or {}).get("patches")
-        warnings = [warning["message"] for warning in experiment_warnings(status.layout)]
-        detail = Text(status.detail)
-        for message in warnings:
-            detail.append(("\n" if detail.plain else "") + f"warning: {message}", style="yellow")
+        warnings = status_warnings(status.layout)
         table.add_row(
             Text(status.display_name),
             status.progress,
             status.step or "-",
             "-" if patches is None else f"{patches:,.0f}",
-            "-" if latest.mean_dice is None else f"{latest.mean_dice:.4f}",
+            dice_cell(latest.mean_dice),
+            Text(str(len(warnings)), style="yellow" if warnings else ""),
             Text(status.state, style=STYLES.get(status.state, "")),
-            detail,
+            Text(status.detail),
         )
     return table
+
+
+def warning_lines(statuses: Sequence[ExperimentStatus]) -> list[str]:
+    """``warning: <experiment>: <message>`` for every warning of every experiment (loop warnings, a
+    warnings file that cannot be read, a tracker that failed)."""
+    return [
+        f"warning: {status.display_name}: {warning['message']}"
+        for status in statuses
+        for warning in status_warnings(status.layout)
+    ]

@@ -1,16 +1,20 @@
 """Fingerprint and plan a dataset once, shrink plans to a training profile, share them with experiments.
 
 Experiments of one base dataset use the same (pre-resampled) images, so the base is planned once
-(:func:`plan_dataset`, with full labels) and every experiment gets a copy of its fingerprint and plans,
-renamed to the experiment dataset and shrunk to the training profile (:func:`prepare_experiment_plans`).
-The preprocessed data does not depend on patch size, batch size or features, so shrinking needs no
-re-preprocessing.
+(:func:`plan_dataset`) and every experiment gets a copy of its fingerprint and plans, renamed to the
+experiment dataset and shrunk to the training profile (:func:`prepare_experiment_plans`). The base is
+planned with its full labels, but the one label-dependent part of a fingerprint, the foreground
+intensity statistics that CT normalisation uses, is replaced in the experiment's copy by statistics
+from the experiment's own partial labels (:mod:`nnactive_core.nnunet.fingerprint`): no experiment's
+plans see labels it has not bought. The preprocessed data does not depend on patch size, batch size or
+features, so shrinking needs no re-preprocessing.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Sequence
 from contextlib import nullcontext, redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -24,10 +28,15 @@ from nnactive_core.nnunet.environment import (
     environment_variable,
     nnunet_paths,
 )
+from nnactive_core.nnunet.fingerprint import ANNOTATED, INTENSITY_SAMPLES
 from nnactive_core.nnunet.plans import CONFIGURATION, PLANS, plans_file
 from nnactive_core.nnunet.profiles import TrainingProfile
 
-INTENSITY_SAMPLES = 100_000
+FINGERPRINT = "dataset_fingerprint.json"
+INTENSITY_KEY = "foreground_intensity_properties_per_channel"
+"""Where nnU-Net's fingerprint and plans keep the foreground intensity statistics."""
+PROVENANCE_KEY = "nnactive_foreground_intensity"
+"""Added to an experiment's fingerprint: which voxels of which cases its statistics come from."""
 _MAX_FEATURES_3D = 320
 _MIN_FEATURE_MAP_EDGE = 4
 
@@ -63,8 +72,6 @@ def plan_dataset(
             if verify:
                 verify_dataset_integrity(str(raw), processes)
             extractor = DatasetFingerprintExtractor(dataset, processes, verbose=verbose)
-            # upstream samples 1e8 intensities whatever the dataset size (seconds and a GB for tiny
-            # data); normalisation statistics need far fewer
             extractor.num_foreground_voxels_for_intensitystats = INTENSITY_SAMPLES
             extractor.show_progress_bar = verbose
             extractor.run(overwrite_existing=True)
@@ -126,33 +133,42 @@ def prepare_experiment_plans(
     experiment_dataset: str,
     profile: TrainingProfile,
     *,
+    cases: Sequence[str] | None = None,
+    foreground: str = ANNOTATED,
     configuration: str = CONFIGURATION,
 ) -> Path:
     """Give ``experiment_dataset`` the base dataset's fingerprint and plans (renamed, shrunk to
     ``profile``) plus its own ``dataset.json`` (the one with ``ignore``), without re-planning.
 
-    The base must have been planned (:func:`plan_dataset`); the experiment's raw folder must exist.
+    The foreground intensity statistics of both come from the experiment's partial labels, read from
+    ``cases`` (default: every case of its ``labelsTr``; pass the annotated ones to read no more);
+    ``foreground`` says which voxels count (see :mod:`nnactive_core.nnunet.fingerprint`). The base
+    must have been planned (:func:`plan_dataset`); the experiment's raw folder and labels must exist.
     Returns the experiment's plans file."""
+    from nnactive_core.nnunet.fingerprint import foreground_intensity_statistics
+
     base_dir = base.preprocessed_dataset(base_dataset)
-    for name in (f"{PLANS}.json", "dataset_fingerprint.json"):
+    for name in (f"{PLANS}.json", FINGERPRINT):
         if not (base_dir / name).is_file():
             raise FileNotFoundError(
                 f"{base_dir / name} not found: plan the base dataset {base_dataset} first"
             )
-    raw_json = experiment.raw_dataset(experiment_dataset) / "dataset.json"
+    raw = experiment.raw_dataset(experiment_dataset)
+    raw_json = raw / "dataset.json"
     if not raw_json.is_file():
         raise FileNotFoundError(f"{raw_json} not found: create the experiment dataset first")
 
+    intensities = foreground_intensity_statistics(raw, cases, foreground=foreground)
     target = experiment.preprocessed_dataset(experiment_dataset)
     target.mkdir(parents=True, exist_ok=True)
     plans = shrink_plans(read_json(plans_file(base, base_dataset), expect=dict), profile, configuration)
     plans["dataset_name"] = experiment_dataset
+    plans[INTENSITY_KEY] = intensities.per_channel
+    fingerprint = read_json(base_dir / FINGERPRINT, expect=dict)
+    fingerprint[INTENSITY_KEY] = intensities.per_channel
+    fingerprint[PROVENANCE_KEY] = intensities.provenance()
     target_plans = plans_file(experiment, experiment_dataset)
     atomic_write_json(target_plans, plans)
-    _copy_atomic(base_dir / "dataset_fingerprint.json", target / "dataset_fingerprint.json")
-    _copy_atomic(raw_json, target / "dataset.json")
+    atomic_write_json(target / FINGERPRINT, fingerprint)
+    atomic_write_with(target / "dataset.json", lambda tmp: shutil.copyfile(raw_json, tmp))
     return target_plans
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    atomic_write_with(target, lambda tmp: shutil.copyfile(source, tmp))

@@ -28,3 +28,21 @@ def test_curve_table_mean_std_and_positions():
     assert curves["dice_mean_count"].tolist() == [2, 2]
     assert curves["pct_foreground_voxels_mean"].tolist() == pytest.approx([2.0, 5.0])
     assert curves["dice_mean_ci95"].iloc[0] == pytest.approx(12.706205 * math.sqrt(0.02) / math.sqrt(2))
+
+
+def test_confidence_bands_stay_inside_the_dice_range():
+    table = pd.DataFrame(
+        {
+            "strategy": ["a"] * 5,
+            "seed": [1, 2, 1, 2, 1],
+            "budget_patches": [10, 10, 20, 20, 30],
+            "dice_mean": [0.05, 0.06, 0.98, 0.99, 0.5],
+        }
+    )
+    curves = curve_table(table, ["dice_mean"])
+    low, high = curves["dice_mean_ci95_low"].tolist(), curves["dice_mean_ci95_high"].tolist()
+    half = curves["dice_mean_ci95"].tolist()
+    assert curves["dice_mean_mean"].iloc[0] - half[0] < 0 and low[0] == 0.0
+    assert high[0] == pytest.approx(curves["dice_mean_mean"].iloc[0] + half[0])
+    assert curves["dice_mean_mean"].iloc[1] + half[1] > 1 and high[1] == 1.0
+    assert math.isnan(low[2]) and math.isnan(high[2]), "one seed: no band, not a band at the bounds"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnactive_core.analysis.fg_efficiency import Anchor, efficiency_table, fit_gamma, model
+from nnactive_core.analysis.fg_efficiency import POOR_R2, Anchor, efficiency_table, fit_gamma, model
 
 
 def _synthetic(gamma, c=0.9, a=0.6, x0=0.05, noise=0.0, seed=0, strategy="s"):
@@ -65,3 +65,12 @@ def test_degenerate_inputs_give_nan_with_note():
     assert math.isnan(fit.gamma) and "already reaches" in fit.note
     empty = efficiency_table(pd.DataFrame({"strategy": ["a"], "budget_patches": [1], "dice_mean": [0.5]}))
     assert empty.empty
+
+
+def test_a_poor_fit_is_flagged():
+    good = efficiency_table(_synthetic(gamma=12.0, noise=0.01, seed=3), reference=0.9).iloc[0]
+    assert not good["poor_fit"] and good["note"] == ""
+    table = _synthetic(gamma=12.0, noise=0.25, seed=3)
+    fit = efficiency_table(table, reference=0.9).iloc[0]
+    assert fit["r2"] < POOR_R2
+    assert fit["poor_fit"] and fit["note"] == f"poor fit: R² = {fit['r2']:.2f} < {POOR_R2}"

@@ -116,3 +116,24 @@ def labels_as_arrays(layout) -> dict[str, np.ndarray]:
     import SimpleITK as sitk
 
     return {p.name: sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in sorted(layout.labels.iterdir())}
+
+
+@attrs.define
+class VesselNeverPredicted(FakeNnunetSteps):
+    """Validation in which the vessel (label 3) is never predicted and the organ's Dice falls in the
+    last loop."""
+
+    def validate(self, layout, config, dataset, loop, device, advance) -> dict:
+        self.calls.append(("validate", loop))
+        organ = (0.5, 0.6, 0.4)[loop]
+        metrics = {
+            "1": {"Dice": organ, "n_pred": 10, "n_ref": 10},
+            "3": {"Dice": 0.0, "n_pred": 0, "n_ref": 5},
+        }
+        summary = {
+            "foreground_mean": {"Dice": organ / 2},
+            "mean": {key: {"Dice": value["Dice"]} for key, value in metrics.items()},
+            "metric_per_case": [{"metrics": metrics}],
+        }
+        atomic_write_json(layout.summary_file(loop), summary)
+        return summary

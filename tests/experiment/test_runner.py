@@ -5,10 +5,17 @@ import json
 
 import numpy as np
 import pytest
-from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop_file_bytes, small_config
+from experiment.fake_nnunet_steps import (
+    FakeNnunetSteps,
+    VesselNeverPredicted,
+    labels_as_arrays,
+    loop_file_bytes,
+    small_config,
+)
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.layout import LOCK_FILE, Roots
+from nnactive_core.experiment.loop_warnings import DICE_FELL, NO_FOREGROUND, experiment_warnings
 from nnactive_core.experiment.runner import KILL_ENV, RunError, kill_point, run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
@@ -75,6 +82,29 @@ def test_same_seed_same_loop_files_and_another_seed_differs(tmp_path, monkeypatc
     run_experiment(third, display=False, echo=lambda line: None)
     assert loop_file_bytes(first) == loop_file_bytes(second)
     assert loop_file_bytes(first) != loop_file_bytes(third)
+
+
+def test_validation_warnings_are_recorded_per_loop_and_shown(tmp_path, monkeypatch):
+    layout, _ = run(tmp_path, monkeypatch, fake=VesselNeverPredicted(root=tmp_path))
+    lines = []
+    run_experiment(layout, display=False, echo=lines.append)
+    recorded = [(w.loop, w.kind, w.classes) for w in experiment_warnings(layout)]
+    assert recorded == [
+        (0, NO_FOREGROUND, ("vessel",)),
+        (1, NO_FOREGROUND, ("vessel",)),
+        (2, NO_FOREGROUND, ("vessel",)),
+        (2, DICE_FELL, ("organ",)),
+    ]
+    last = lines.index(next(line for line in lines if line.startswith("loop 2 done (loops 0-2)")))
+    assert "; mean Dice 0.2000; training " in lines[last]
+    assert (
+        lines[last + 1]
+        == "warning: loop 2: the validation prediction has no voxel of vessel (in 1 of 1 cases): not learned"
+    )
+    assert lines[last + 2] == (
+        "warning: loop 2: mean Dice fell from 0.3000 (loop 1) to 0.2000 although the budget grew; "
+        "fell: organ -0.200"
+    )
 
 
 def test_a_failed_step_is_recorded_and_the_run_resumes_after_it(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from experiment.fake_nnunet_steps import SMALL_DEMO, FakeNnunetSteps, small_config
+from experiment.fake_nnunet_steps import SMALL_DEMO, FakeNnunetSteps, VesselNeverPredicted, small_config
 from experiment.fake_tracker import RecordingTracker, registry_with
 
 from nnactive_core import plugins
@@ -141,9 +141,23 @@ def test_a_failing_tracker_is_reported_once_and_never_stops_the_run(tmp_path, mo
         {
             "kind": "tracker",
             "loop": 0,
+            "classes": [],
             "message": "tracker broken failed at loop_validated: ValueError: cannot log LoopValidated",
         }
     ]
+
+
+def test_loop_validated_carries_the_loops_recorded_warnings(tmp_path, monkeypatch):
+    layout, _ = experiment(tmp_path, monkeypatch, fake=VesselNeverPredicted(root=tmp_path))
+    tracker = RecordingTracker()
+    run_experiment(
+        layout, registry=registry_with(tracker), trackers=["recorder"], echo=lambda line: None, display=False
+    )
+    validated = [e for e in tracker.events if isinstance(e, LoopValidated)]
+    assert [len(e.warnings) for e in validated] == [1, 1, 2]
+    assert all("no voxel of vessel" in e.warnings[0] for e in validated)
+    assert validated[2].warnings[1].startswith("loop 2: mean Dice fell")
+    assert validated[0].dice == {"organ": 0.5, "vessel": 0.0}
 
 
 def test_a_tracker_that_cannot_start_is_left_out(tmp_path, monkeypatch):

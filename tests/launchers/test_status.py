@@ -15,9 +15,9 @@ from rich.console import Console
 
 from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.experiment.lock import ExperimentLock, LockOwner
+from nnactive_core.experiment.loop_warnings import ABSENT, LoopWarning, write_warnings
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers.status import (
-    LatestResults,
     all_status,
     experiment_status,
     grid_status,
@@ -27,6 +27,7 @@ from nnactive_core.launchers.status import (
     status_records,
     status_table,
     summary,
+    warning_lines,
 )
 
 
@@ -146,6 +147,7 @@ def test_table_and_records(roots):
         "budget": None,
         "budget_loop": None,
         "mean_dice": None,
+        "undefined_dice": [],
         "dice_loop": None,
         "detail": "RuntimeError: CUDA out of memory",
         "warnings": [],
@@ -173,9 +175,9 @@ def test_latest_results_and_progress_table(tmp_path):
         (folder / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": dice}}))
     (layout.loop_results(2)).mkdir()
     (layout.loop_results(2) / "costs.json").write_text(json.dumps({"cumulative": {"patches": 30}}))
-    assert latest_results(layout) == LatestResults(
-        budget={"patches": 30}, budget_loop=2, mean_dice=0.45, dice_loop=1
-    )
+    latest = latest_results(layout)
+    assert (latest.budget, latest.budget_loop, latest.dice_loop) == ({"patches": 30}, 2, 1)
+    assert latest.mean_dice.value == 0.45
     (layout.results / "config.json").write_text(
         json.dumps(
             {
@@ -196,3 +198,41 @@ def test_latest_results_and_progress_table(tmp_path):
     assert "Dataset001_Demo__x" in text and "2 of 0-2" in text and "train" in text
     assert " 30 " in text and "0.4500" in text
     assert "failed" in text and "x failed" in text
+    assert warning_lines([experiment_status(layout)]) == []
+
+
+def test_progress_table_counts_warnings_and_reports_an_undefined_class(tmp_path):
+    roots = Roots.under(tmp_path)
+    layout = ExperimentLayout(roots=roots, base="Dataset900_Demo", folder="Dataset001_Demo__x")
+    summary = {"foreground_mean": {"Dice": None}, "mean": {"1": {"Dice": 0.6}, "2": {"Dice": None}}}
+    layout.loop_results(0).mkdir(parents=True)
+    layout.summary_file(0).write_text(json.dumps(summary).replace("null", "NaN"))
+    message = "loop 0: lesion in no validation case: their Dice is undefined"
+    warning = LoopWarning(loop=0, kind=ABSENT, classes=["lesion"], message=message)
+    write_warnings(layout.warnings_file(0), [warning])
+    (layout.results / "config.json").write_text(
+        json.dumps(
+            {
+                "dataset": "Dataset900_Demo",
+                "patch_size": 4,
+                "query_size": 1,
+                "query_steps": 2,
+                "strategy": "random",
+            }
+        )
+    )
+    status = experiment_status(layout)
+    out = io.StringIO()
+    Console(file=out, width=200).print(progress_table([status]))
+    row = next(line for line in out.getvalue().splitlines() if "Demo__x" in line)
+    assert "0.6000 (1/2 classes)" in row and "nan" not in row.lower()
+    assert row.split("│")[6].strip() == "1", "one warning recorded"
+    assert warning_lines([status]) == [f"warning: Dataset001_Demo__x: {message}"]
+    (record,) = status_records([status])
+    assert record["mean_dice"] == 0.6 and record["undefined_dice"] == ["label 2"]
+    assert record["warnings"] == [{"loop": 0, "kind": ABSENT, "classes": ["lesion"], "message": message}]
+    layout.warnings_file(0).write_text("{")
+    (line,) = warning_lines([status])
+    assert line.startswith("warning: Dataset001_Demo__x: ") and "warnings.json: not valid JSON" in line
+    (unreadable,) = status_records([status])[0]["warnings"]
+    assert unreadable["kind"] == "unreadable_warnings" and unreadable["loop"] is None

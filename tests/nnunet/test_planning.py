@@ -1,13 +1,20 @@
-"""Plan shrinking and sharing a base dataset's plans with experiments (no nnU-Net run here)."""
+"""Plan shrinking and sharing a base dataset's plans with experiments (no nnU-Net planning run here)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from nnunet import ct_dataset as ct
 
 from nnactive_core.nnunet.environment import NnunetFolders
-from nnactive_core.nnunet.planning import prepare_experiment_plans, shrink_plans
+from nnactive_core.nnunet.planning import (
+    INTENSITY_KEY,
+    PROVENANCE_KEY,
+    prepare_experiment_plans,
+    shrink_plans,
+)
 from nnactive_core.nnunet.profiles import get_profile
 
 
@@ -86,13 +93,18 @@ def test_experiment_gets_renamed_shrunk_plans_and_its_own_dataset_json(tmp_path)
         prepare_experiment_plans(base, "Dataset900_Toy", group, "Dataset001_X", get_profile("tiny"))
     planned = base.preprocessed_dataset("Dataset900_Toy")
     planned.mkdir(parents=True)
-    (planned / "nnUNetPlans.json").write_text(json.dumps(_plans()))
-    (planned / "dataset_fingerprint.json").write_text('{"spacings": []}')
+    oracle = {"0": {"mean": -500.0, "std": 400.0, "percentile_00_5": -1000.0, "percentile_99_5": 300.0}}
+    (planned / "nnUNetPlans.json").write_text(json.dumps({**_plans(), INTENSITY_KEY: oracle}))
+    (planned / "dataset_fingerprint.json").write_text(json.dumps({"spacings": [], INTENSITY_KEY: oracle}))
     with pytest.raises(FileNotFoundError, match="create the experiment dataset first"):
         prepare_experiment_plans(base, "Dataset900_Toy", group, "Dataset001_X", get_profile("tiny"))
-    raw = group.raw_dataset("Dataset001_X")
-    raw.mkdir(parents=True)
-    (raw / "dataset.json").write_text('{"labels": {"background": 0, "a": 1, "ignore": 2}}')
+    raw = ct.make_raw_dataset(group.raw_dataset("Dataset001_X"), n_train=2)
+    truth = ct.read_image(raw / "labelsTr" / "ct_tr000.nii.gz")
+    partial = np.full(truth.shape, ct.IGNORE, dtype=np.uint8)
+    partial[8:16, 10:18, 10:18] = truth[8:16, 10:18, 10:18]
+    ct.write_image(partial, raw / "labelsTr" / "ct_tr000.nii.gz")
+    ct.write_image(np.full(truth.shape, ct.IGNORE, dtype=np.uint8), raw / "labelsTr" / "ct_tr001.nii.gz")
+    (raw / "dataset.json").write_text(json.dumps(ct.dataset_json(2, with_ignore=True)))
 
     plans_file = prepare_experiment_plans(base, "Dataset900_Toy", group, "Dataset001_X", get_profile("tiny"))
     plans = json.loads(plans_file.read_text())
@@ -100,8 +112,14 @@ def test_experiment_gets_renamed_shrunk_plans_and_its_own_dataset_json(tmp_path)
     assert plans["dataset_name"] == "Dataset001_X"
     assert plans["configurations"]["3d_fullres"]["patch_size"] == [32, 32, 32]
     target = group.preprocessed_dataset("Dataset001_X")
-    assert json.loads((target / "dataset.json").read_text())["labels"]["ignore"] == 2
-    assert (target / "dataset_fingerprint.json").read_text() == '{"spacings": []}'
+    assert json.loads((target / "dataset.json").read_text())["labels"]["ignore"] == ct.IGNORE
+    fingerprint = json.loads((target / "dataset_fingerprint.json").read_text())
+    assert fingerprint["spacings"] == [], "the image-derived part is the base's"
+    # the label-derived part is the experiment's: organ and lesion inside its one patch
+    assert plans[INTENSITY_KEY] == fingerprint[INTENSITY_KEY] != oracle
+    assert 0 < plans[INTENSITY_KEY]["0"]["percentile_00_5"] < plans[INTENSITY_KEY]["0"]["mean"]
+    assert fingerprint[PROVENANCE_KEY]["cases"] == ["ct_tr000"]
+    assert fingerprint[PROVENANCE_KEY]["source"] == "annotated foreground voxels"
     assert sorted(p.name for p in target.iterdir()) == [
         "dataset.json",
         "dataset_fingerprint.json",

@@ -60,10 +60,13 @@ folds = 2
 train_folds = 1
 agg_stride = [2, 2, 2]
 training_profile = "tiny"
-training_overrides = { epochs = 2, iterations_per_epoch = 2, val_iterations_per_epoch = 0, \
+training_overrides = { epochs = 3, iterations_per_epoch = 100, val_iterations_per_epoch = 0, \
 patch_size = [16, 16, 16] }
 val_mirroring = false
 """
+# slurmctld checks time limits every 30 s, so the time-out signal comes up to 30 s after it is due:
+# the two trainings (300 iterations each, about 30 s on a fast core) keep the pred_entropy task
+# running well past that after the limit is lowered in its first training
 # submitit tells a time-out from a pre-emption by the time the task ran: at least
 # min(80 %, limit - 10 min) of the limit it was submitted with. With 10 min that is any time, so the
 # lowered limit below counts as the time-out it is (with 20 min it would count as a pre-emption).
