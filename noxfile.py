@@ -30,8 +30,12 @@ nox.options.reuse_existing_virtualenvs = True
 
 
 def install_core(session: nox.Session, *plugin_folders: str) -> None:
+    """The core and the plugins, editable, each with its ``test`` extra (what its own tests need, e.g.
+    the wandb tracker's protobuf reader of offline runs)."""
     session.install(TORCH)
-    session.install(TORCH, "-e", ".[test]", *[arg for folder in plugin_folders for arg in ("-e", folder)])
+    session.install(
+        TORCH, "-e", ".[test]", *[arg for folder in plugin_folders for arg in ("-e", f"{folder}[test]")]
+    )
 
 
 def plugin_folders() -> list[str]:
