@@ -1,6 +1,7 @@
-"""Sessions: tests (core + all plugins), plugin_tests (each plugin alone with the core), lint, package
-(the release files, built, checked and used as a user gets them), demo, bench. Every session pins torch
-in the same pip command as anything that depends on it, so pip never swaps in a multi-GB CUDA build."""
+"""Sessions: tests (core + all plugins), plugin_tests (each plugin alone with the core), core_only (the
+core without any plugin), lint, package (the release files, built, checked and used as a user gets
+them), demo, bench. Every session pins torch in the same pip command as anything that depends on it,
+so pip never swaps in a multi-GB CUDA build."""
 
 import json
 import os
@@ -25,7 +26,7 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 EXAMPLE_PLUGIN = "docs/examples/nnactive-least-confidence"
 TORCH = "torch==2.13.0"
 
-nox.options.sessions = ["lint", "tests", "plugin_tests", "package"]
+nox.options.sessions = ["lint", "tests", "plugin_tests", "core_only", "package"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -53,6 +54,16 @@ def tests(session: nox.Session) -> None:
     runs the fast subset."""
     install_core(session, *plugin_folders())
     session.run("pytest", "tests", *[f"{folder}/tests" for folder in plugin_folders()], *session.posargs)
+
+
+@nox.session
+def core_only(session: nox.Session) -> None:
+    """nnactive-core without any plugin, as ``pip install nnactive-core`` gives it: its defaults run an
+    experiment on the demo dataset (``tests/e2e/test_core_only.py``; the default starting budget is the
+    core's ``random`` then)."""
+    install_core(session)
+    session.run("nnactive", "plugins", "--check")
+    session.run("pytest", "tests/e2e/test_core_only.py", "tests/experiment/test_config.py", *session.posargs)
 
 
 def without_slurm(arguments: list[str]) -> list[str]:
