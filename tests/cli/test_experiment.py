@@ -105,6 +105,10 @@ def test_setup_run_and_status(env, fake):
     assert result.exit_code == 0, result.output
     assert "loop 0 done (loops 0-1): budget 10 patches" in result.output
     assert "loop 1 done (loops 0-1): budget 20 patches" in result.output
+    for loop in (0, 1):
+        per_fold = json.loads(layout.timings_file(loop).read_text())["training_seconds_per_fold"]
+        assert set(per_fold) == {"0", "1"}
+        assert f"training {sum(per_fold.values()):.1f} s over 2 folds" in result.output
     assert f"experiment {layout.folder} finished" in result.output
     status = invoke("status", "--experiment", layout.name)
     assert status.exit_code == 0
