@@ -64,16 +64,21 @@ class GridSpec:
     axes: Mapping[str, tuple[Any, ...]] = attrs.field(factory=dict)
     shared: Mapping[str, Any] = attrs.field(factory=dict)
     per_dataset: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    dropped_sections: frozenset[str] = frozenset()
+    """``per_dataset`` tables of a file whose datasets the command line replaced: they may name
+    datasets that are no longer in the grid."""
     launcher: str | None = None
     launcher_options: Mapping[str, str] = attrs.field(factory=dict)
 
     def merged_with(self, other: GridSpec) -> GridSpec:
         """``other`` (the command line) replaces this spec's axes and overrides its shared fields."""
+        replaces_datasets = "dataset" in other.axes or "dataset" in other.shared
         return GridSpec(
             source=f"{self.source} + {other.source}" if not other.is_empty else self.source,
             axes={**self.axes, **other.axes},
             shared={**self.shared, **other.shared},
             per_dataset={**self.per_dataset, **other.per_dataset},
+            dropped_sections=frozenset(self.per_dataset) if replaces_datasets else self.dropped_sections,
             launcher=other.launcher or self.launcher,
             launcher_options={**self.launcher_options, **other.launcher_options},
         )
@@ -194,8 +199,20 @@ def with_datasets(spec: GridSpec, resolve: Callable[[Any], str]) -> GridSpec:
     shared = dict(spec.shared)
     if "dataset" in shared:
         shared["dataset"] = resolve(shared["dataset"])
-    per_dataset = {resolve(name): fields for name, fields in spec.per_dataset.items()}
-    return attrs.evolve(spec, axes=axes, shared=shared, per_dataset=per_dataset)
+    per_dataset, dropped = {}, set()
+    for name, fields in spec.per_dataset.items():
+        try:
+            resolved = resolve(name)
+        except Exception:  # the table of a dataset the command line dropped need not exist here
+            if name not in spec.dropped_sections:
+                raise
+            continue
+        per_dataset[resolved] = fields
+        if name in spec.dropped_sections:
+            dropped.add(resolved)
+    return attrs.evolve(
+        spec, axes=axes, shared=shared, per_dataset=per_dataset, dropped_sections=frozenset(dropped)
+    )
 
 
 def expand(spec: GridSpec) -> list[ExperimentConfig]:
@@ -214,7 +231,7 @@ def expand(spec: GridSpec) -> list[ExperimentConfig]:
                 f"{spec.source}: no {key}: list them under [grid] {key} (or --{field.replace('_', '-')})"
             )
     # checked here rather than when reading the file: datasets may be named by id until resolved
-    unused = sorted(set(spec.per_dataset) - set(axes["dataset"]))
+    unused = sorted(set(spec.per_dataset) - set(axes["dataset"]) - spec.dropped_sections)
     if unused:
         raise GridError(f"{spec.source}: [dataset.{unused[0]}] names a dataset that is not in the grid")
     shared = {key: value for key, value in spec.shared.items() if key not in AXES.values()}
