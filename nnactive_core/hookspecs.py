@@ -74,3 +74,17 @@ def nnactive_register_launchers(register):
     ``launch(jobs, **options)`` which runs each :class:`nnactive_core.launchers.api.LaunchJob`
     (an ``nnactive run`` command line for one experiment) on some execution engine.
     """
+
+
+@hookspec
+def nnactive_register_trackers(register):
+    """Register experiment trackers. Since 0.1.
+
+    ``register(tracker)`` takes an instance of :class:`nnactive_core.tracking.Tracker`: a ``name``
+    (what ``nnactive run --tracker NAME`` selects), a one-line ``description`` and
+    ``start(event)``, called with :class:`nnactive_core.tracking.ExperimentStarted` when a run of an
+    experiment begins and returning a :class:`nnactive_core.tracking.TrackerRun` that receives the
+    run's later events (epochs, folds, validated loops, queries, the finished experiment) and is
+    closed when the run ends. A tracker that raises is reported by name once and left out for the rest
+    of the run; it never stops the experiment.
+    """

@@ -9,6 +9,7 @@ skips distributions by name.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import re
@@ -79,6 +80,12 @@ KINDS = {
             base="nnactive_core.launchers.api.Launcher",
             required=("name", "description", "launch"),
         ),
+        Kind(
+            name="tracker",
+            hook="nnactive_register_trackers",
+            base="nnactive_core.tracking.Tracker",
+            required=("name", "description", "start"),
+        ),
     )
 }
 
@@ -118,10 +125,12 @@ class Registry:
         try:
             return self.entries[kind][name][0]
         except KeyError:
-            installed = ", ".join(sorted(self.entries[kind])) or "none"
+            known = sorted(self.entries[kind])
+            close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
             raise UnknownNameError(
-                f"{kind} {name!r} is not recognized; installed: {installed}; is its plugin installed? "
-                "(see `nnactive plugins`)"
+                f"{kind} {name!r} is not recognized; {hint}installed: {', '.join(known) or 'none'}; "
+                "is its plugin installed? (see `nnactive plugins`)"
             ) from None
 
     def owner(self, kind: str, name: str) -> Distribution:

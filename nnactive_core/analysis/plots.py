@@ -14,26 +14,20 @@ from nnactive_core.analysis.collect import BUDGET, MEAN_DICE
 from nnactive_core.analysis.curves import BAND_LABEL
 from nnactive_core.io import atomic_write_with
 
-DISPLAY_NAMES = {
-    "random": "Random",
-    "random-label": "Random 66% FG",
-    "random-label2": "Random 33% FG",
-    "pred_entropy": "Predictive Entropy",
-    "mutual_information": "BALD",
-    "power_bald": "PowerBALD",
-    "power_pe": "PowerPE",
-    "softrank_bald": "SoftrankBALD",
-    "class_pe66": "Cla PE 66%",
-    "class_pe33": "Cla PE 33%",
-    "class_power_pe66": "ClaP PE",
-    "class_power_pe66_exp": "ClaSP PE",
-}
 PANELS_PER_ROW = 4
 PANEL_SIZE = (4.6, 3.6)
 
 
 def display_name(strategy: str) -> str:
-    return DISPLAY_NAMES.get(strategy, strategy)
+    """The strategy's own ``display_name`` (see ``nnactive_core.strategies.api``); its name where the
+    strategy sets none or its plugin is not installed here."""
+    from nnactive_core.plugins import UnknownNameError, registry
+    from nnactive_core.strategies.api import display_name as strategy_display_name
+
+    try:
+        return strategy_display_name(registry().get("strategy", strategy))
+    except UnknownNameError:
+        return strategy
 
 
 def pyplot():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -167,8 +168,11 @@ def _loop_records(raw: Path, ending: str) -> list[tuple[int, list[tuple[str, dic
     return loops
 
 
-def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
-    """Write the per-patch pictures and one overview per loop; returns the overview paths."""
+def visualize_queries(
+    experiment: str | Path, output: Path, loops: Collection[int] | None = None
+) -> list[Path]:
+    """Write the per-patch pictures and one overview per loop (of ``loops``, default all); returns
+    the overview paths."""
     results = resolve_experiment(str(experiment))
     try:
         config = read_json(results / CONFIG_FILE, expect=dict)
@@ -178,9 +182,14 @@ def visualize_queries(experiment: str | Path, output: Path) -> list[Path]:
     if raw is None:
         raise QueryPictureError(f"{results}: cannot find the experiment's raw folder (no paths.json?)")
     ending, names, ignore, background = _dataset_info(raw)
-    loops = _loop_records(raw, ending)
+    wanted = loops
+    loops = [
+        (loop, records) for loop, records in _loop_records(raw, ending) if wanted is None or loop in wanted
+    ]
     if not loops:
-        raise QueryPictureError(f"{raw}: no loop_XXX.json files")
+        raise QueryPictureError(
+            f"{raw}: no loop_XXX.json files" + (f" of loops {sorted(wanted)}" if wanted else "")
+        )
     plt = pyplot()
     images_dir, labels_dir = SPLITS["pool"]
     overviews = []

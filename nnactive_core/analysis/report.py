@@ -4,6 +4,8 @@ cross-setting rankings and the list of what is missing.
 Output layout (``OUT`` is the output folder)::
 
     OUT/summary.csv, summary.txt        main table: one row per (base, setting, strategy)
+    OUT/summary.json                    the main table's rows, the settings, every plot written,
+                                        what is missing and the warnings, for scripts
     OUT/missing.txt                     unfinished experiments, missing files, skipped analyses
     OUT/warnings.{json,txt}             what the results warn about: the loops' recorded warnings
                                         (classes not learned or absent, Dice falling) and poor
@@ -25,6 +27,7 @@ warnings are read from each loop's ``warnings.json`` (:mod:`nnactive_core.experi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,8 +70,13 @@ class AnalysisOptions:
 @attrs.frozen(kw_only=True)
 class AnalysisOutput:
     main_table: Path
+    summary_text: Path | None
+    """``summary.txt``: the main table for reading (None when no setting has results)."""
+    summary_json: Path
     missing: Path
     learning_curves: tuple[Path, ...]
+    plots: tuple[Path, ...]
+    """Every figure written, learning curves first."""
     settings: tuple[Path, ...]
     problems: int
     warnings_file: Path
@@ -110,24 +118,27 @@ class _Collected:
     ppms: dict = attrs.field(factory=dict)
     scores: dict = attrs.field(factory=lambda: {"aubc": {}, "final": {}})
     curves: list = attrs.field(factory=list)
+    plots: list = attrs.field(factory=list)
     notes: list = attrs.field(factory=list)
     warnings: list = attrs.field(factory=list)
 
 
-def _curves(table, setting: Setting, folder: Path, colors, reference: float | None, has_fg: bool):
+def _curves(table, setting: Setting, folder: Path, colors, reference: float | None, has_fg: bool, written):
     columns = dice_columns(table)
     curves = curve_table(table, columns, positions=[FG_PERCENT] if has_fg else [])
     _csv(curves, folder / "learning_curves.csv")
     if has_fg:
-        plots.learning_curves(
-            curves,
-            columns,
-            folder / "dice_vs_fg_voxels.png",
-            _title(setting),
-            colors,
-            x=f"{FG_PERCENT}_mean",
-            x_label="Annotated foreground voxels (% of pool)",
-            reference=reference,
+        written.append(
+            plots.learning_curves(
+                curves,
+                columns,
+                folder / "dice_vs_fg_voxels.png",
+                _title(setting),
+                colors,
+                x=f"{FG_PERCENT}_mean",
+                x_label="Annotated foreground voxels (% of pool)",
+                reference=reference,
+            )
         )
     return plots.learning_curves(
         curves, columns, folder / "dice_vs_budget.png", _title(setting), colors, reference=reference
@@ -187,12 +198,16 @@ def _analyse_setting(
     _csv(table, folder / "results.csv")
     has_fg = FG_PERCENT in table.columns and table[FG_PERCENT].notna().any()
     reference = options.references.get(setting.base, options.references.get(ALL_BASES))
-    collected.curves.append(_curves(table, setting, folder, colors, reference, has_fg))
+    collected.curves.append(_curves(table, setting, folder, colors, reference, has_fg, collected.plots))
     runs, summary = _aubc(table, setting, folder, collected.notes)
     fits = efficiency_table(table, reference)
     if has_fg:
         _csv(fits, folder / "fg_efficiency.csv")
-        plots.fg_efficiency(table, fits, folder / "fg_efficiency.png", _title(setting), colors, x=FG_PERCENT)
+        collected.plots.append(
+            plots.fg_efficiency(
+                table, fits, folder / "fg_efficiency.png", _title(setting), colors, x=FG_PERCENT
+            )
+        )
         for _, fit in fits[fits["poor_fit"].astype(bool)].iterrows():
             collected.warnings.append(
                 _warning(
@@ -209,7 +224,7 @@ def _analyse_setting(
     ppm_frame = None
     if len(strategies) > 1:
         ppm = PairwisePenaltyMatrix.compute(table, alpha=options.alpha, holm=options.holm)
-        _save_ppm(ppm, folder / "ppm", _title(setting))
+        collected.plots.append(_save_ppm(ppm, folder / "ppm", _title(setting)))
         collected.ppms[setting.label] = (setting.base, ppm)
         ppm_frame = ppm.to_frame()
     else:
@@ -260,14 +275,14 @@ def _warning_line(warning: dict) -> str:
     return f"{warning['experiment'] or warning['setting']}: {warning['message']}"
 
 
-def _save_ppm(ppm: PairwisePenaltyMatrix, stem: Path, title: str) -> None:
+def _save_ppm(ppm: PairwisePenaltyMatrix, stem: Path, title: str) -> Path:
     ppm.save(stem.with_suffix(".json"))
     names = {m: plots.display_name(m) for m in ppm.methods}
     frame = ppm.to_frame(names=names)
     atomic_write_text(
         stem.with_suffix(".csv"), "# " + _ppm_note(ppm) + "\n" + frame.to_csv(float_format="%.4g")
     )
-    plots.ppm_heatmap(frame, stem.with_suffix(".png"), title, _ppm_note(ppm))
+    return plots.ppm_heatmap(frame, stem.with_suffix(".png"), title, _ppm_note(ppm))
 
 
 def _ppm_note(ppm: PairwisePenaltyMatrix) -> str:
@@ -278,7 +293,9 @@ def _ppm_note(ppm: PairwisePenaltyMatrix) -> str:
     )
 
 
-def _rankings(scores: dict, folder: Path, options: AnalysisOptions, colors, notes: list) -> None:
+def _rankings(
+    scores: dict, folder: Path, options: AnalysisOptions, colors, notes: list, written: list
+) -> None:
     import pandas as pd
 
     for kind, per_setting in scores.items():
@@ -302,11 +319,13 @@ def _rankings(scores: dict, folder: Path, options: AnalysisOptions, colors, note
                 "settings": list(frame.index),
             },
         )
-        plots.mean_ranks(
-            result,
-            folder / f"ranks_{kind}.png",
-            f"Mean rank by {'AUBC' if kind == 'aubc' else 'final'} mean Dice",
-            colors,
+        written.append(
+            plots.mean_ranks(
+                result,
+                folder / f"ranks_{kind}.png",
+                f"Mean rank by {'AUBC' if kind == 'aubc' else 'final'} mean Dice",
+                colors,
+            )
         )
 
 
@@ -359,16 +378,24 @@ def analyze(results: Path, output: Path, options: AnalysisOptions | None = None)
         setting_folders.append(folder)
     for base in sorted({base for base, _ in collected.ppms.values()}):
         merged = [ppm for owner, ppm in collected.ppms.values() if owner == base]
-        _save_ppm(merged[0].merge(*merged[1:]), Path(output) / base / "ppm_merged", f"{base}: all settings")
+        collected.plots.append(
+            _save_ppm(
+                merged[0].merge(*merged[1:]), Path(output) / base / "ppm_merged", f"{base}: all settings"
+            )
+        )
     if len(collected.ppms) > 1:
         ppms = [ppm for _, ppm in collected.ppms.values()]
-        _save_ppm(ppms[0].merge(*ppms[1:]), Path(output) / "ppm_merged", "All settings")
-    _rankings(collected.scores, Path(output) / "rankings", options, colors, collected.notes)
+        collected.plots.append(
+            _save_ppm(ppms[0].merge(*ppms[1:]), Path(output) / "ppm_merged", "All settings")
+        )
+    _rankings(collected.scores, Path(output) / "rankings", options, colors, collected.notes, collected.plots)
     main = Path(output) / "summary.csv"
     frame = pd.DataFrame(collected.rows)
     _csv(frame, main)
+    summary_text = None
     if not frame.empty:
-        atomic_write_text(Path(output) / "summary.txt", _summary_text(frame))
+        summary_text = Path(output) / "summary.txt"
+        atomic_write_text(summary_text, _summary_text(frame))
     missing = Path(output) / "missing.txt"
     lines = problems + collected.notes
     atomic_write_text(missing, "\n".join(lines) + "\n" if lines else "nothing missing\n")
@@ -378,12 +405,34 @@ def analyze(results: Path, output: Path, options: AnalysisOptions | None = None)
     atomic_write_text(
         Path(output) / "warnings.txt", "\n".join(warning_lines) + "\n" if warnings else "no warnings\n"
     )
+    figures = (*collected.curves, *collected.plots)
+    summary_json = Path(output) / "summary.json"
+    atomic_write_json(
+        summary_json,
+        {
+            "results": str(results),
+            "experiments": len(experiments),
+            "rows": _json_rows(frame),
+            "settings": [str(folder) for folder in setting_folders],
+            "plots": [str(path) for path in figures],
+            "missing": lines,
+            "warnings": warnings,
+        },
+    )
     return AnalysisOutput(
         main_table=main,
+        summary_text=summary_text,
+        summary_json=summary_json,
         missing=missing,
         learning_curves=tuple(collected.curves),
+        plots=figures,
         settings=tuple(setting_folders),
         problems=len(lines),
         warnings_file=Path(output) / "warnings.txt",
         warnings=tuple(warning_lines),
     )
+
+
+def _json_rows(frame) -> list[dict]:
+    """The main table's rows as JSON records (pandas writes numbers that are not finite as null)."""
+    return json.loads(frame.to_json(orient="records")) if not frame.empty else []

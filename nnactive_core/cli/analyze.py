@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from nnactive_core.cli.completion import experiments
+
 
 @click.command("analyze")
 @click.option(
@@ -25,7 +27,6 @@ import click
 @click.option(
     "--alpha",
     default=0.05,
-    show_default=True,
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     help="Significance level of the pairwise tests and rankings.",
 )
@@ -35,11 +36,12 @@ import click
     "reference",
     type=click.Path(dir_okay=False, path_type=Path),
     help='Full-data mean Dice per base dataset: {"Dataset004_Hippocampus": 0.895} (or nnU-Net '
-    "summaries), the c of the FG-efficiency fit; default: the best observed Dice.",
+    "summaries), the c of the FG-efficiency fit  [default: the best observed Dice]",
 )
 def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Path | None) -> None:
     """Learning curves, AUBC, FG efficiency, pairwise penalty matrices and rankings for every base
-    dataset and setting found below --results. Works on unfinished experiments."""
+    dataset and setting found below --results, and summary.json (the main table, every plot written
+    and what is missing) for scripts. Works on unfinished experiments."""
     from nnactive_core.analysis.report import AnalysisError, AnalysisOptions, load_references
     from nnactive_core.analysis.report import analyze as run_analysis
 
@@ -51,8 +53,11 @@ def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Pa
     except AnalysisError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"main table: {report.main_table}")
-    for path in report.learning_curves:
-        click.echo(f"learning curves: {path}")
+    if report.summary_text is not None:
+        click.echo(f"summary: {report.summary_text}")
+    click.echo(f"summary as JSON: {report.summary_json}")
+    for path in report.plots:
+        click.echo(f"plot: {path}")
     click.echo(f"missing / skipped ({report.problems}): {report.missing}")
     click.echo(f"warnings ({len(report.warnings)}): {report.warnings_file}")
     for line in report.warnings:
@@ -62,7 +67,9 @@ def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Pa
 @click.command("visualize-queries")
 @click.option(
     "--experiment",
+    "-e",
     required=True,
+    shell_complete=experiments,
     help="The experiment's results folder, or its name (looked up below $nnActive_results).",
 )
 @click.option(

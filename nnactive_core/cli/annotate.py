@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from nnactive_core.annotate.context import AnnotationError, ExperimentHandle
+from nnactive_core.cli.completion import experiments
 
 EXPERIMENT_HELP = "Experiment name, with or without its DatasetNNN_ prefix."
+EXPERIMENT_OPTION = {"required": True, "help": EXPERIMENT_HELP, "shell_complete": experiments}
 
 
 def _handle(name: str) -> ExperimentHandle:
@@ -47,15 +49,19 @@ def annotate() -> None:
 
 
 @annotate.command("export")
-@click.option("--experiment", "name", required=True, help=EXPERIMENT_HELP)
+@click.option("--experiment", "-e", "name", **EXPERIMENT_OPTION)
 @click.option(
     "--output", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder to write."
 )
 @click.option(
-    "--loop", type=click.IntRange(min=0), default=None, help="Loop file to export (default: newest)."
+    "--loop", type=click.IntRange(min=0), default=None, help="Loop file to export  [default: the newest]"
 )
 @click.option(
-    "--format", "file_format", type=click.Choice(["nifti", "nrrd"]), default="nifti", show_default=True
+    "--format",
+    "file_format",
+    type=click.Choice(["nifti", "nrrd"]),
+    default="nifti",
+    help="File format of the exported images, labels and masks.",
 )
 def export_command(name: str, output: Path, loop: int | None, file_format: str) -> None:
     """Write images, partial labels and masks of a loop's queried boxes, with instructions."""
@@ -73,7 +79,7 @@ def export_command(name: str, output: Path, loop: int | None, file_format: str) 
 
 
 @annotate.command("import")
-@click.option("--experiment", "name", required=True, help=EXPERIMENT_HELP)
+@click.option("--experiment", "-e", "name", **EXPERIMENT_OPTION)
 @click.option(
     "--input",
     "folder",
@@ -81,7 +87,7 @@ def export_command(name: str, output: Path, loop: int | None, file_format: str) 
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="The export folder, with the annotators' files in labels/.",
 )
-@click.option("--loop", type=click.IntRange(min=0), default=None, help="Loop (default: the export's).")
+@click.option("--loop", type=click.IntRange(min=0), default=None, help="Loop  [default: the export's]")
 def import_command(name: str, folder: Path, loop: int | None) -> None:
     """Check annotators' labels and store them; `nnactive run` then continues on them."""
     from nnactive_core.annotate.ingest import import_labels
@@ -97,7 +103,7 @@ def import_command(name: str, folder: Path, loop: int | None) -> None:
 
 
 @annotate.command("import-query")
-@click.option("--experiment", "name", required=True, help=EXPERIMENT_HELP)
+@click.option("--experiment", "-e", "name", **EXPERIMENT_OPTION)
 @click.option(
     "--input",
     "path",

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from nnactive_core.cli.options import dataset_argument
+
 DATASET_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
@@ -65,6 +67,9 @@ def data() -> None:
 
     Typical order for a real dataset: import-msd (or bring an nnU-Net raw folder), split, plan, resample,
     then set up experiments. The demo dataset needs none of it.
+
+    DATASET (or -d DATASET) is the dataset's folder, or its id (4), folder name
+    (Dataset004_Hippocampus) or name (Hippocampus) in $nnActive_raw/nnUNet_raw (or $nnUNet_raw).
     """
 
 
@@ -75,18 +80,17 @@ def data() -> None:
     required=True,
     help="Folder to put the dataset in (e.g. $nnActive_raw/nnUNet_raw), or the dataset folder itself.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cases", type=click.IntRange(min=1), default=30, show_default=True, help="Pool cases.")
+@click.option("--seed", type=int, default=0, help="Seed of the phantoms.")
+@click.option("--cases", type=click.IntRange(min=1), default=30, help="Pool cases.")
 @click.option(
     "--validation-cases",
     type=click.IntRange(min=0),
     default=8,
-    show_default=True,
     help="Held-out validation cases.",
 )
-@click.option("--size", type=click.IntRange(min=16), default=64, show_default=True, help="Voxels per axis.")
+@click.option("--size", type=click.IntRange(min=16), default=64, help="Voxels per axis.")
 @click.option(
-    "--id", "dataset_id", type=click.IntRange(min=1, max=999), default=None, help="Dataset id (default 900)."
+    "--id", "dataset_id", type=click.IntRange(min=1, max=999), default=None, help="Dataset id  [default: 900]"
 )
 def demo(
     output: Path, seed: int, cases: int, validation_cases: int, size: int, dataset_id: int | None
@@ -113,29 +117,29 @@ SPLIT_SETTINGS = ("test_size", "group_separator", "seed", "validation_cases", "f
 
 
 @data.command()
-@click.argument("dataset_dir", type=DATASET_DIR)
 @click.option(
     "--test-size",
     default="0.25",
-    show_default=True,
     help="Fraction (0.25) or number (20) of cases, or of patient groups with --group-separator.",
 )
 @click.option(
     "--group-separator",
     default=None,
-    help="Cases whose names agree up to the last SEP are one patient and stay together.",
+    help="Cases whose names agree up to the last SEP are one patient and stay together  [default: none: "
+    "every case is its own patient]",
 )
-@click.option("--seed", type=int, default=12345, show_default=True)
+@click.option("--seed", type=int, default=12345, help="Seed of the shuffle that picks the validation cases.")
 @click.option(
     "--validation-cases",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="Hold out the cases this file names instead: one case per line, or nnU-Net's "
-    "splits_final.json (the 'val' cases of --fold).",
+    "splits_final.json (the 'val' cases of --fold)  [default: none: a seeded split]",
 )
 @click.option(
     "--fold", type=click.IntRange(min=0), default=0, show_default=True, help="Fold of a splits_final.json."
 )
+@dataset_argument
 @click.pass_context
 def split(
     ctx: click.Context,
@@ -186,16 +190,18 @@ def split(
 
 
 @data.command()
-@click.argument("dataset_dir", type=DATASET_DIR)
 @click.option(
     "--preprocessed",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="nnU-Net preprocessed root (default: nnUNet_preprocessed beside the dataset's nnUNet_raw).",
+    help="nnU-Net preprocessed root  [default: nnUNet_preprocessed beside the dataset's nnUNet_raw]",
 )
-@click.option("--processes", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@click.option(
+    "--processes", type=click.IntRange(min=1), default=None, help="Worker processes  [default: nnU-Net's]"
+)
 @click.option("--verify", is_flag=True, help="Also run nnU-Net's own dataset integrity check.")
 @click.option("--force", is_flag=True, help="Plan again even if plans exist.")
+@dataset_argument
 def plan(
     dataset_dir: Path, preprocessed: Path | None, processes: int | None, verify: bool, force: bool
 ) -> None:
@@ -218,17 +224,17 @@ def plan(
 
 
 @data.command()
-@click.argument("dataset_dir", type=DATASET_DIR)
-@click.option("--configuration", default="3d_fullres", show_default=True)
+@click.option(
+    "--configuration", default="3d_fullres", help="nnU-Net configuration whose spacing is the target."
+)
 @click.option(
     "--preprocessed",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="nnU-Net preprocessed root holding the plans (default: beside the dataset's nnUNet_raw).",
+    help="nnU-Net preprocessed root holding the plans  [default: beside the dataset's nnUNet_raw]",
 )
-@click.option(
-    "--processes", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
-)
+@click.option("--processes", type=click.IntRange(min=1), default=1, help="Worker processes.")
+@dataset_argument
 def resample(dataset_dir: Path, configuration: str, preprocessed: Path | None, processes: int) -> None:
     """Resample every case to the plans' spacing; originals move to *_original folders."""
     from nnactive_core.nnunet.plans import plans_file
@@ -246,12 +252,17 @@ def resample(dataset_dir: Path, configuration: str, preprocessed: Path | None, p
 
 
 @data.command()
-@click.argument("dataset_dir", type=DATASET_DIR)
-@click.option("--target-id", type=click.IntRange(min=1, max=999), required=True)
 @click.option(
-    "--fraction", type=click.FloatRange(min=0, max=1, min_open=True), default=0.2, show_default=True
+    "--target-id", type=click.IntRange(min=1, max=999), required=True, help="Id of the derived dataset."
 )
-@click.option("--seed", type=int, default=12345, show_default=True)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.2,
+    help="Fraction of the cases copied (pool and validation alike).",
+)
+@click.option("--seed", type=int, default=12345, help="Seed of the cases' draw.")
+@dataset_argument
 def derive(dataset_dir: Path, target_id: int, fraction: float, seed: int) -> None:
     """Copy a seeded fraction of the cases into DatasetNNN_<name>_small beside the dataset."""
     from nnactive_core.datasets.prepare import derive_dataset
@@ -269,15 +280,15 @@ def derive(dataset_dir: Path, target_id: int, fraction: float, seed: int) -> Non
     "dataset_id",
     type=click.IntRange(min=1, max=999),
     default=None,
-    help="Dataset id (default: the task number).",
+    help="Dataset id  [default: the task number]",
 )
 @click.option(
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="nnU-Net raw root (default: $nnActive_raw/nnUNet_raw).",
+    help="nnU-Net raw root  [default: $nnActive_raw/nnUNet_raw]",
 )
-@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--processes", type=click.IntRange(min=1), default=1, help="Worker processes.")
 def import_msd_command(task_dir: Path, dataset_id: int | None, output: Path | None, processes: int) -> None:
     """Convert a Medical Segmentation Decathlon task with nnU-Net's own converter."""
     from nnactive_core.experiment.layout import RAW_ENV
@@ -297,14 +308,13 @@ def import_msd_command(task_dir: Path, dataset_id: int | None, output: Path | No
 
 
 @data.command()
-@click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option(
     "--level",
     type=click.Choice(["structure", "headers", "full"]),
     default="full",
-    show_default=True,
     help="structure: dataset.json and file names; headers: + image geometry; full: + every voxel.",
 )
+@dataset_argument
 def check(dataset_dir: Path, level: str) -> None:
     """List every problem of a dataset; exit 0 only when there is none."""
     from nnactive_core.datasets.nnunet_raw import NnunetRawDataset

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from nnactive_core.cli import completion
+from nnactive_core.cli.options import DATASET_HELP, base_dataset, check_names
 from nnactive_core.experiment.layout import LayoutError, Roots
 from nnactive_core.launchers import grid as grid_module
 from nnactive_core.launchers import status as status_module
@@ -29,8 +31,21 @@ def grid_options(command):
             required=False,
             type=click.Path(dir_okay=False, path_type=Path),
         ),
-        click.option("--dataset", "datasets", multiple=True, help="Base dataset (repeat for several)."),
-        click.option("--strategy", "strategies", multiple=True, help="Query strategy (repeat for several)."),
+        click.option(
+            "-d",
+            "--dataset",
+            "datasets",
+            multiple=True,
+            shell_complete=completion.datasets,
+            help=f"Base dataset (repeat for several): {DATASET_HELP}.",
+        ),
+        click.option(
+            "--strategy",
+            "strategies",
+            multiple=True,
+            shell_complete=completion.registered("strategy"),
+            help="Query strategy (repeat for several).",
+        ),
         click.option(
             "--query-size", "query_sizes", multiple=True, type=int, help="Patches per query (repeat)."
         ),
@@ -49,7 +64,11 @@ def grid_options(command):
 def launch_options(command):
     decorators = [
         click.option(
-            "--launcher", "launcher", help="Launcher name (see `nnactive plugins`): local, commands, ..."
+            "--launcher",
+            "launcher",
+            shell_complete=completion.registered("launcher"),
+            help="Launcher name (see `nnactive plugins`): local, commands, ...  [default: the grid file's "
+            "[launcher] name]",
         ),
         click.option(
             "--option",
@@ -61,7 +80,7 @@ def launch_options(command):
         click.option(
             "--logs",
             type=click.Path(file_okay=False, path_type=Path),
-            help="Folder of the experiments' log files (default $nnActive_results/logs).",
+            help="Folder of the experiments' log files  [default: $nnActive_results/logs]",
         ),
         click.option(
             "--full-setup",
@@ -71,17 +90,39 @@ def launch_options(command):
         click.option(
             "--dry-run", is_flag=True, help="Show what would be launched; create and launch nothing."
         ),
+        click.option(
+            "--tracker",
+            "trackers",
+            multiple=True,
+            metavar="NAME",
+            shell_complete=completion.registered("tracker"),
+            help="Experiment tracker of every launched experiment (repeatable), e.g. wandb.",
+        ),
     ]
     return functools.reduce(lambda f, decorator: decorator(f), reversed(decorators), command)
 
 
 def _spec(
-    grid_file: Path | None, launcher: str | None = None, launcher_options: Sequence[str] = (), **axes
+    grid_file: Path | None,
+    launcher: str | None = None,
+    launcher_options: Sequence[str] = (),
+    check_names_first: bool = False,
+    **axes,
 ) -> GridSpec:
+    """The grid of the file and the options. With ``check_names_first`` its strategy and launcher
+    names are checked first, before its datasets are looked up (ids and names become folder names)."""
     from_cli = grid_module.spec_from_options(launcher=launcher, launcher_options=launcher_options, **axes)
-    if grid_file is None:
-        return from_cli
-    return grid_module.load_grid_file(grid_file).merged_with(from_cli)
+    spec = from_cli if grid_file is None else grid_module.load_grid_file(grid_file).merged_with(from_cli)
+    if check_names_first:
+        strategies = spec.axes.get("strategy") or [
+            spec.shared[key] for key in ("strategy",) if key in spec.shared
+        ]
+        check_names("strategy", [str(name) for name in strategies])
+        check_names("launcher", [spec.launcher] if spec.launcher else [])
+    if not spec.axes.get("dataset") and "dataset" not in spec.shared:
+        return spec
+    raw = _roots().base_nnunet.raw
+    return grid_module.with_datasets(spec, lambda value: base_dataset(value, raw))
 
 
 def _roots() -> Roots:
@@ -125,7 +166,12 @@ def _outcome_table(outcomes: Sequence[JobOutcome], launcher: str):
 
 
 def _launch(
-    spec: GridSpec, states: Sequence[str], logs: Path | None, full_setup: bool, dry_run: bool
+    spec: GridSpec,
+    states: Sequence[str],
+    logs: Path | None,
+    full_setup: bool,
+    dry_run: bool,
+    trackers: Sequence[str] = (),
 ) -> None:
     from rich.console import Console
     from rich.text import Text
@@ -143,6 +189,7 @@ def _launch(
         launcher.validate_options(spec.launcher_options)
     except (PluginError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+    check_names("tracker", trackers)
     roots = _roots()
     statuses = _statuses(spec, roots)
     chosen = status_module.select(statuses, states)
@@ -172,7 +219,7 @@ def _launch(
     layouts, setup_failures = grid_module.prepare_experiments(
         [status.config for status in chosen], roots, full_setup=full_setup
     )
-    jobs = grid_module.build_jobs(layouts, roots, logs or roots.results / "logs")
+    jobs = grid_module.build_jobs(layouts, roots, logs or roots.results / "logs", trackers=trackers)
     _show_launcher_progress()
     try:
         outcomes = launcher.launch(jobs, **spec.launcher_options) if jobs else []
@@ -217,12 +264,12 @@ def grid() -> None:
 @grid_options
 @launch_options
 @_guard
-def run(grid_file, launcher, launcher_options, logs, full_setup, dry_run, **axes) -> None:
+def run(grid_file, launcher, launcher_options, logs, full_setup, dry_run, trackers, **axes) -> None:
     """Set up and launch every experiment of the grid that is neither done, running nor failed."""
-    spec = _spec(grid_file, launcher, launcher_options, **axes)
+    spec = _spec(grid_file, launcher, launcher_options, check_names_first=True, **axes)
     if spec.is_empty:
         raise click.ClickException("no grid: give a GRID.toml or --dataset/--strategy/--query-size options")
-    _launch(spec, (status_module.NOT_STARTED, status_module.STOPPED), logs, full_setup, dry_run)
+    _launch(spec, (status_module.NOT_STARTED, status_module.STOPPED), logs, full_setup, dry_run, trackers)
 
 
 @grid.command()
@@ -233,7 +280,9 @@ def run(grid_file, launcher, launcher_options, logs, full_setup, dry_run, **axes
     "--stopped", is_flag=True, help="Retry experiments stopped without an error (killed, pre-empted)."
 )
 @_guard
-def retry(grid_file, launcher, launcher_options, logs, full_setup, dry_run, failed, stopped, **axes) -> None:
+def retry(
+    grid_file, launcher, launcher_options, logs, full_setup, dry_run, trackers, failed, stopped, **axes
+) -> None:
     """Launch again the failed (and/or stopped) experiments of the grid, or of all experiments."""
     if not (failed or stopped):
         raise click.UsageError("say what to retry: --failed and/or --stopped")
@@ -242,8 +291,8 @@ def retry(grid_file, launcher, launcher_options, logs, full_setup, dry_run, fail
         for state, wanted in ((status_module.FAILED, failed), (status_module.STOPPED, stopped))
         if wanted
     ]
-    spec = _spec(grid_file, launcher, launcher_options, **axes)
-    _launch(spec, states, logs, full_setup, dry_run)
+    spec = _spec(grid_file, launcher, launcher_options, check_names_first=True, **axes)
+    _launch(spec, states, logs, full_setup, dry_run, trackers)
 
 
 @grid.command()

@@ -12,29 +12,12 @@ import attrs
 import click
 import numpy as np
 
+from nnactive_core.cli.completion import registered
+from nnactive_core.cli.options import TRIPLE
 from nnactive_core.io import atomic_write_json
+from nnactive_core.values import parse_ints
 
 PROBABILITY_SUFFIXES = (".npy", ".npz")
-
-
-def parse_ints(text: str, option: str, count: tuple[int, ...] = ()) -> tuple[int, ...]:
-    """Integers separated by commas or spaces; ``count`` lists the accepted numbers of values."""
-    try:
-        values = tuple(int(part) for part in text.replace(",", " ").split())
-    except ValueError:
-        raise click.BadParameter(f"expected integers, got {text!r}", param_hint=option) from None
-    if not values or (count and len(values) not in count):
-        wanted = " or ".join(str(c) for c in count) or "at least 1"
-        raise click.BadParameter(f"expected {wanted} integers, got {text!r}", param_hint=option)
-    return values
-
-
-def parse_stride(text: str) -> tuple[int, int, int]:
-    """``--stride``: one value for every axis, or three (z, y, x)."""
-    values = parse_ints(text, "--stride", (1, 3))
-    if any(v < 1 for v in values):
-        raise click.BadParameter(f"strides must be positive, got {text!r}", param_hint="--stride")
-    return values * 3 if len(values) == 1 else values  # type: ignore[return-value]
 
 
 def _npz_member(path: Path, names: list[str]) -> str:
@@ -107,7 +90,10 @@ def label_values(labels: str | None, dataset_json: Path | None, classes: int) ->
     """(label values in channel order, background) from ``--labels``, a dataset.json or, without
     either, the channels 0..classes-1 with background 0."""
     if labels is not None:
-        return tuple(parse_ints(labels, "--labels")), 0
+        try:
+            return parse_ints(labels, "--labels"), 0
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--labels") from None
     if dataset_json is None:
         return tuple(range(classes)), 0
     from nnactive_core.datasets.api import label_values_without_ignore
@@ -206,7 +192,11 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
 
 @click.command()
 @click.option(
-    "--strategy", "strategy_name", required=True, help="Name of a score strategy (see `nnactive plugins`)."
+    "--strategy",
+    "strategy_name",
+    required=True,
+    shell_complete=registered("strategy", "score"),
+    help="Name of a score strategy (see `nnactive plugins`).",
 )
 @click.option(
     "--probs",
@@ -215,11 +205,15 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Folder of <case>.npy / <case>.npz probabilities, members x classes x Z x Y x X.",
 )
-@click.option("--patch-size", required=True, nargs=3, type=click.IntRange(min=1), help="Patch size Z Y X.")
-@click.option("--query-size", required=True, type=click.IntRange(min=1), help="Patches in the query.")
-@click.option("--stride", default="1", show_default=True, help="Aggregation stride: one value or 'Z,Y,X'.")
 @click.option(
-    "--patches-per-case", type=click.IntRange(min=1), help="Candidates per case and pool [query size]."
+    "--patch-size", required=True, type=TRIPLE, help="Patch size Z,Y,X or Z Y X (one number: every axis)."
+)
+@click.option("--query-size", required=True, type=click.IntRange(min=1), help="Patches in the query.")
+@click.option("--stride", default="1", type=TRIPLE, help="Aggregation stride Z,Y,X (one number: every axis).")
+@click.option(
+    "--patches-per-case",
+    type=click.IntRange(min=1),
+    help="Candidates per case and pool  [default: the query size]",
 )
 @click.option(
     "--annotated",
@@ -235,35 +229,30 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
 @click.option(
     "--patch-overlap",
     default=0.0,
-    show_default=True,
     type=click.FloatRange(0, 1),
     help="Allowed overlap of a patch with another, as a fraction of its volume.",
 )
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, type=int, help="Seed of the query's random draws.")
 @click.option(
     "--loop",
     default=1,
-    show_default=True,
     type=click.IntRange(min=0),
     help="Index of the loop file this query creates (for schedules).",
 )
 @click.option(
     "--query-steps",
     default=1,
-    show_default=True,
     type=click.IntRange(min=1),
     help="Loops of the experiment (for schedules).",
 )
-@click.option("--labels", help="Label values in channel order, e.g. '0,1,2' [0..classes-1].")
+@click.option("--labels", help="Label values in channel order, e.g. '0,1,2'  [default: 0 .. classes-1]")
 @click.option(
     "--dataset-json",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read label values (and background) from this dataset.json instead.",
+    help="Read label values (and background) from this dataset.json  [default: --labels]",
 )
-@click.option(
-    "--file-ending", default=".nii.gz", show_default=True, help="Appended to case ids in patch files."
-)
-@click.option("--device", help="Device the strategy scores on [cuda if a GPU is available, else cpu].")
+@click.option("--file-ending", default=".nii.gz", help="Appended to case ids in patch files.")
+@click.option("--device", help="Torch device of the strategy  [default: cuda if available, else cpu]")
 @click.option(
     "--out",
     required=True,
@@ -315,7 +304,7 @@ def query(
             query_steps=query_steps,
             label_values=values,
             background=background,
-            stride=parse_stride(stride),
+            stride=stride,
             patch_overlap=patch_overlap,
             annotated=prior,
             device=device,

@@ -15,11 +15,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from nnactive_core.cli.completion import registered
+from nnactive_core.cli.options import TRIPLE
 from nnactive_core.cli.query import (
     check_probability_shape,
     checked_device,
     label_values,
-    parse_stride,
     read_probabilities,
     resolve_strategy,
     writable_output,
@@ -68,7 +69,11 @@ def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spaci
 
 @click.command()
 @click.option(
-    "--strategy", "strategy_name", required=True, help="Name of a score strategy (see `nnactive plugins`)."
+    "--strategy",
+    "strategy_name",
+    required=True,
+    shell_complete=registered("strategy", "score"),
+    help="Name of a score strategy (see `nnactive plugins`).",
 )
 @click.option(
     "--probs",
@@ -81,16 +86,18 @@ def write_score_map(out: Path, values: np.ndarray, pools: tuple[int, ...], spaci
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .npy or .nii.gz."
 )
 @click.option(
-    "--patch-size", nargs=3, type=click.IntRange(min=1), help="Aggregate to patch scores of this size Z Y X."
+    "--patch-size",
+    type=TRIPLE,
+    help="Aggregate to patch scores of this size, Z,Y,X or Z Y X  [default: voxel scores]",
 )
-@click.option("--stride", default="1", show_default=True, help="Aggregation stride: one value or 'Z,Y,X'.")
-@click.option("--labels", help="Label values in channel order, e.g. '0,1,2' [0..classes-1].")
+@click.option("--stride", default="1", type=TRIPLE, help="Aggregation stride Z,Y,X (one number: every axis).")
+@click.option("--labels", help="Label values in channel order, e.g. '0,1,2'  [default: 0 .. classes-1]")
 @click.option(
     "--dataset-json",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read label values (and background) from this dataset.json instead.",
+    help="Read label values (and background) from this dataset.json  [default: --labels]",
 )
-@click.option("--device", help="Device the strategy scores on [cuda if a GPU is available, else cpu].")
+@click.option("--device", help="Torch device of the strategy  [default: cuda if available, else cpu]")
 def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_json, device) -> None:
     """Write a strategy's voxel score map (or patch-score map) for one case."""
     from nnactive_core.query.engine import StrategyError, aggregate_case, score_case
@@ -99,7 +106,7 @@ def score(strategy_name, probs_file, out, patch_size, stride, labels, dataset_js
     strategy, owner = resolve_strategy(strategy_name)
     if not isinstance(strategy, ScoreStrategy):
         raise click.ClickException(f"strategy {strategy_name!r} places patches and has no score map")
-    strides = parse_stride(stride)
+    strides = stride
     if not (out.name.endswith(NIFTI) or out.suffix == ".npy"):
         raise click.BadParameter(f"{out}: use a .npy or .nii.gz file name", param_hint="--out")
     out = writable_output(out)

@@ -15,12 +15,17 @@ import attrs
 from nnactive_core.experiment.layout import CONFIG_FILE
 from nnactive_core.io import JsonFileError, UnsafePathError, atomic_write_json, plain_name, read_json
 from nnactive_core.nnunet.fingerprint import ANNOTATED, FOREGROUND_MODES
+from nnactive_core.values import parse_triple
 
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
 RUN_DEFAULTS = {"query_size": 20, "query_steps": 5}
 """What ``nnactive run`` and grid files use where they do not name these fields."""
+STANDARD_STARTING_BUDGET = "random-label2-all-classes"
+"""The established starting budget: 2 patches per label, then random-label2 (plugin nnactive-random-fg)."""
+CORE_STARTING_BUDGET = "random"
+"""The starting budget of a core without the random-fg plugin: the core's uniform ``random``."""
 _NAME_PATTERN = re.compile(
     r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
@@ -38,19 +43,13 @@ def _fail(field: str, message: str) -> None:
 
 def _triple(field: str):
     def convert(value) -> tuple[int, int, int]:
-        if isinstance(value, str):
-            value = [v for v in re.split(r"[_,x ]+", value.strip()) if v]
         if isinstance(value, int | float) and not isinstance(value, bool):
-            value = [value] * 3
+            value = [value]
         try:
-            values = tuple(int(v) for v in value)
+            text = value if isinstance(value, str) else " ".join(str(int(v)) for v in value)
+            return parse_triple(text, field)
         except (TypeError, ValueError):
-            _fail(field, f"expected 3 integers (z, y, x), got {value!r}")
-        if len(values) == 1:
-            values = values * 3
-        if len(values) != 3:
-            _fail(field, f"expected 3 integers (z, y, x), got {value!r}")
-        return values  # type: ignore[return-value]
+            _fail(field, f"expected 3 integers (z, y, x) or one for every axis, got {value!r}")
 
     return convert
 
@@ -135,7 +134,7 @@ class ExperimentConfig:
     dataset_options: Mapping[str, Any] = attrs.field(
         factory=dict, converter=read_only_mapping, validator=_mapping
     )
-    starting_budget: str = attrs.field(default="random-label2-all-classes", validator=_plugin_name)
+    starting_budget: str = attrs.field(factory=lambda: default_starting_budget(), validator=_plugin_name)
     starting_budget_size: int | None = attrs.field(default=None, validator=_optional_positive)
     agg_stride: tuple[int, int, int] = attrs.field(
         default=(1, 1, 1), converter=_triple("agg_stride"), validator=_positive
@@ -153,9 +152,17 @@ class ExperimentConfig:
         factory=dict, converter=read_only_mapping, validator=_mapping
     )
     query_tile_step: float = attrs.field(default=0.75, validator=_step)
-    query_mirroring: bool = attrs.field(default=False, validator=_bool)
+    query_mirroring: bool = attrs.field(
+        default=attrs.Factory(lambda self: profile_mirroring(self, "query_mirroring"), takes_self=True),
+        validator=_bool,
+    )
     val_tile_step: float = attrs.field(default=0.5, validator=_step)
-    val_mirroring: bool = attrs.field(default=True, validator=_bool)
+    val_mirroring: bool = attrs.field(
+        default=attrs.Factory(lambda self: profile_mirroring(self, "val_mirroring"), takes_self=True),
+        validator=_bool,
+    )
+    """Test-time mirroring of the held-out validation (``val_``) and pool (``query_``) predictions;
+    by default what the training profile implies (none where its models train without mirroring)."""
     probability_dtype: str = attrs.field(default="float16")
     device: str | None = attrs.field(default=None)
     annotator: str = attrs.field(default="oracle")
@@ -253,6 +260,33 @@ class ExperimentConfig:
         return cls.from_json(payload, source=str(path))
 
 
+def default_starting_budget() -> str:
+    """The established class-covering start where its plugin is installed, else the core's own
+    ``random``, so that a core without plugins works with its defaults. Either way the name is stored
+    in ``config.json`` and in the experiment name: installing or removing a plugin later never
+    changes an experiment."""
+    from nnactive_core.plugins import registry
+
+    installed = registry().names("strategy")
+    return STANDARD_STARTING_BUDGET if STANDARD_STARTING_BUDGET in installed else CORE_STARTING_BUDGET
+
+
+PREDICTION_MIRRORING = {"val_mirroring": True, "query_mirroring": False}
+"""The defaults where the training profile cannot be read (the setup check then names the problem)."""
+
+
+def profile_mirroring(config: ExperimentConfig, field: str) -> bool:
+    """The profile's default for ``field`` (``val_mirroring`` or ``query_mirroring``), which holds
+    only where its models train with mirroring: prediction can mirror only along stored mirror axes."""
+    from nnactive_core.nnunet.profiles import get_profile
+
+    try:
+        profile = get_profile(config.training_profile, **config.training_overrides)
+    except (ValueError, TypeError):
+        return PREDICTION_MIRRORING[field]
+    return bool(getattr(profile, field) and profile.mirroring)
+
+
 def format_name(config: ExperimentConfig) -> str:
     """``<Base>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N``."""
     patch = "_".join(str(v) for v in config.patch_size)
@@ -286,13 +320,42 @@ class ParsedName:
         )
 
 
+NAME_FORM = "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N"
+_NAME_PARTS = (
+    ("patch", r"\d+_\d+_\d+", "the patch size Z_Y_X"),
+    ("sb", r".+", "the starting budget strategy"),
+    ("sbs", r"\d+", "the starting budget size, an integer"),
+    ("qs", r"\d+", "the query size, an integer"),
+    ("unc", r".+", "the query strategy"),
+    ("seed", r"-?\d+", "the seed, an integer"),
+)
+
+
+def _name_problem(name: str) -> str:
+    """Which part of a name that does not parse is wrong (parts are separated by ``__``)."""
+    parts = name.split("__")
+    if not parts[0]:
+        return "it does not start with the base dataset's name"
+    for index, (key, pattern, meaning) in enumerate(_NAME_PARTS, start=1):
+        if index >= len(parts):
+            return f"part {index + 1} is missing: expected '{key}-...' ({meaning})"
+        part = parts[index]
+        if not part.startswith(f"{key}-"):
+            return f"part {index + 1} {part!r} should be '{key}-...' ({meaning})"
+        if not re.fullmatch(pattern, part[len(key) + 1 :]):
+            return f"part {index + 1} {part!r}: after '{key}-' should come {meaning}"
+    extra = "__".join(parts[len(_NAME_PARTS) + 1 :])
+    return f"unexpected text after the seed: {extra!r}"
+
+
 def parse_name(name: str) -> ParsedName:
-    """Inverse of :func:`format_name`; a ``DatasetNNN_`` folder prefix is accepted and dropped."""
+    """Inverse of :func:`format_name`; a ``DatasetNNN_`` folder prefix is accepted and dropped. A
+    name that does not parse raises a ValueError saying which part is wrong."""
     match = _NAME_PATTERN.match(strip_folder_prefix(name))
     if not match:
         raise ValueError(
-            f"{name!r} is not an experiment name of the form "
-            "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N"
+            f"{name!r} is not an experiment name of the form {NAME_FORM}: "
+            f"{_name_problem(strip_folder_prefix(name))}"
         )
     return ParsedName(
         dataset=match["dataset"],

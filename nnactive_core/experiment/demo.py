@@ -24,10 +24,8 @@ DEMO_SETTINGS = {
     "starting_budget_size": 5,
     "folds": 2,
     "agg_stride": (2, 4, 4),
-    "training_profile": "tiny",
+    "training_profile": "tiny",  # no mirroring in training, so none at test time either
     "training_overrides": {"epochs": 24},
-    "val_mirroring": False,
-    "query_mirroring": False,
 }
 
 

@@ -44,11 +44,13 @@ LOCK_FILE = "lock.json"
 LOG_FILE = "log.txt"
 ANNOTATED_CLASSES_FILE = "annotated_classes.json"
 ANNOTATIONS_FOLDER = "annotations"
+TRACKING_FILE = "tracking.json"
 # the results of one loop, in its loop folder
 SUMMARY_FILE = "summary.json"
 COSTS_FILE = "costs.json"
 QUERY_FILE = "query.json"
 TIMINGS_FILE = "timings.json"
+QUERY_PICTURES_FOLDER = "query_pictures"
 WARNINGS_FILE = "warnings.json"
 LOOP_FOLDER_PATTERN = re.compile(r"^loop_(\d{3,})$")
 
@@ -220,6 +222,11 @@ class ExperimentLayout:
         """What keeps the experiment's id taken within its group (see :func:`reserve_experiment_id`)."""
         return self.group / IDS_FOLDER / str(self.experiment_id)
 
+    @property
+    def tracking_file(self) -> Path:
+        """The trackers the experiment runs with and their failures in the latest run."""
+        return self.results / TRACKING_FILE
+
     def annotations(self, loop: int) -> Path:
         """Where the annotators' labels imported for loop file ``loop`` are kept (human mode)."""
         return self.results / ANNOTATIONS_FOLDER / loop_folder_name(loop)
@@ -241,6 +248,10 @@ class ExperimentLayout:
     def timings_file(self, loop: int) -> Path:
         """Seconds per step of the loop; it exists once the loop's first step after setup finished."""
         return self.loop_results(loop) / TIMINGS_FILE
+
+    def query_pictures(self, loop: int) -> Path:
+        """Pictures of the patches of loop file ``loop``, drawn for the trackers."""
+        return self.loop_results(loop) / QUERY_PICTURES_FOLDER
 
     def warnings_file(self, loop: int) -> Path:
         """What the loop's validation result warns about (classes not learned, Dice falling)."""

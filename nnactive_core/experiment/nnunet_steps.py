@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,8 +120,12 @@ def archived_model_folder(layout: ExperimentLayout, loop: int) -> Path:
     return layout.archived_models(loop, model_folder(layout))
 
 
+EpochDone = Callable[[int, int, float], None]
+"""``on_epoch(epoch, epochs, train_loss)`` after each epoch (``epoch`` counted from 0, as nnU-Net does)."""
+
+
 def train_fold(
-    layout: ExperimentLayout, config: ExperimentConfig, loop: int, fold: int, device: str, advance: Advance
+    layout: ExperimentLayout, config: ExperimentConfig, loop: int, fold: int, device: str, on_epoch: EpochDone
 ) -> float:
     """Train one fold from scratch, seeded by (experiment seed, loop, fold); returns the last loss."""
     from nnactive_core.nnunet.training import train_fold as nnunet_train_fold
@@ -139,7 +143,7 @@ def train_fold(
             seed=config.seed,
             loop=loop,
             device=device,
-            on_epoch=lambda epoch, loss: advance(epoch + 1, training.epochs),
+            on_epoch=lambda epoch, loss: on_epoch(epoch, training.epochs, loss),
         )
     return result.losses[-1] if result.losses else float("nan")
 

@@ -67,7 +67,8 @@ class Reporter:
                 transient=False,
             )
             self._progress.start()
-            self._loop_task = self._progress.add_task(f"{self.experiment}: loops", total=self.loops)
+            # a count of finished loops (0 .. loops); the loops themselves are numbered from 0
+            self._loop_task = self._progress.add_task(f"{self.experiment}: loops done", total=self.loops)
         return self
 
     def __exit__(self, *exc) -> None:

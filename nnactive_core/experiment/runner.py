@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,9 +52,21 @@ from nnactive_core.experiment.state import (
     load_state,
     save_state,
 )
+from nnactive_core.experiment.trackers import QueryPicture, TrackerHub, check_trackers, chosen_trackers
 from nnactive_core.experiment.versions import check_versions, used_distributions
 from nnactive_core.io import JsonFileError, atomic_write_json, kill_point, read_json, remove_temp_files
 from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, read_loop_files
+from nnactive_core.tracking import (
+    FAILED,
+    FINISHED,
+    PAUSED,
+    EpochFinished,
+    ExperimentFinished,
+    ExperimentStarted,
+    FoldTrained,
+    LoopValidated,
+    QueryMade,
+)
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
@@ -102,6 +114,7 @@ class Runner:
         registry: Registry,
         reporter: Reporter,
         device: str,
+        hub: TrackerHub | None = None,
     ) -> None:
         self.layout = layout
         self.config = config
@@ -109,6 +122,7 @@ class Runner:
         self.registry = registry
         self.reporter = reporter
         self.device = device
+        self.hub = hub or TrackerHub(layout, [], registry, reporter.say)
         self.steps: dict[str, Callable[[State], State]] = {
             SETUP: self.setup,
             PREPROCESS: self.preprocess,
@@ -149,7 +163,10 @@ class Runner:
                 self.timings(state.loop).record(**{f"{state.step}_seconds": seconds})
             self.reporter.step_done()
             state = save_state(self.layout.results, after)
+            if state.step == PREPROCESS and state.loop > 0:
+                self.query_made(state.loop)
         self.reporter.loops_done(self.config.query_steps)
+        self.hub.emit(self.finished_event())
         return state
 
     def timings(self, loop: int) -> LoopTimings:
@@ -181,14 +198,22 @@ class Runner:
             self.reporter.step(state.loop, f"train fold {fold}")
             started = time.monotonic()
 
-            def on_epoch(done: int, total: int, fold: int = fold, loop: int = state.loop) -> None:
-                self.reporter.advance(done, total, "epochs")
-                kill_point(f"train:{loop}:{fold}:{done}")
+            def on_epoch(
+                epoch: int, epochs: int, loss: float, fold: int = fold, loop: int = state.loop
+            ) -> None:
+                self.reporter.advance(epoch + 1, epochs, "epochs")
+                self.hub.emit(
+                    EpochFinished(loop=loop, fold=fold, epoch=epoch, epochs=epochs, train_loss=loss)
+                )
+                kill_point(f"train:{loop}:{fold}:{epoch + 1}")
 
             loss = nnunet_steps.train_fold(self.layout, self.config, state.loop, fold, self.device, on_epoch)
             training_seconds[str(fold)] = time.monotonic() - started
             self.timings(state.loop).record(training_seconds_per_fold=training_seconds)
             self.reporter.info(f"loop {state.loop}: fold {fold} trained, final loss {loss:.4f}")
+            self.hub.emit(
+                FoldTrained(loop=state.loop, fold=fold, seconds=training_seconds[str(fold)], final_loss=loss)
+            )
             state = save_state(self.layout.results, state.with_fold_done(fold))
         return state.advance(self.config.query_steps)
 
@@ -212,19 +237,46 @@ class Runner:
         self.reporter.say(self.loop_line(state.loop, summary, names))
         for warning in warnings:
             self.reporter.say(f"warning: {warning.message}")
+        self.hub.emit(
+            LoopValidated(
+                loop=state.loop,
+                mean_dice=loop_warnings.mean_dice(summary, names).reported,
+                dice=loop_warnings.class_dice(summary, names),
+                budget=self.costs(state.loop).get("cumulative", {}),
+                training_seconds=self.training_seconds(state.loop),
+                summary_file=self.layout.summary_file(state.loop),
+                warnings=tuple(warning.message for warning in warnings),
+            )
+        )
         return state.advance(self.config.query_steps)
 
+    def costs(self, loop: int) -> dict:
+        """``costs.json`` of loop ``loop`` (empty where it cannot be read: only reports use it here)."""
+        try:
+            return read_json(self.layout.costs_file(loop), expect=dict)
+        except JsonFileError:
+            return {}
+
+    def training_seconds(self, loop: int) -> float:
+        """The loop's training time summed over its folds (a resumed loop included)."""
+        per_fold = self.timings(loop).values.get("training_seconds_per_fold", {})
+        return float(sum(per_fold.values())) if isinstance(per_fold, dict) else 0.0
+
     def loop_line(self, loop: int, summary: dict, names: dict[str, str]) -> str:
-        costs_file = self.layout.costs_file(loop)
-        cumulative = read_json(costs_file)["cumulative"] if costs_file.is_file() else {}
+        """The one line per validated loop: budget spent so far, mean Dice and training time. Loops
+        are numbered from 0, as their files (``loop_000`` is the starting budget)."""
+        cumulative = self.costs(loop).get("cumulative", {})
         budget = ", ".join(
             f"{cumulative[k]:,.0f} {label}"
             for k, label in (("patches", "patches"), ("voxels", "voxels"), ("foreground_voxels", "fg voxels"))
             if k in cumulative
         )
-        done = f"loop {loop + 1}/{self.config.query_steps} done"
-        dice = loop_warnings.mean_dice(summary, names).text()
-        return f"{done}: budget {budget or 'unknown'}; mean Dice {dice}"
+        folds = len(self.config.trained_folds)
+        return (
+            f"loop {loop} done (loops 0-{self.config.query_steps - 1}): budget {budget or 'unknown'}; "
+            f"mean Dice {loop_warnings.mean_dice(summary, names).text()}; training "
+            f"{self.training_seconds(loop):.1f} s over {folds} fold{'s' if folds != 1 else ''}"
+        )
 
     def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
         """The pool's inputs, timing each case's prediction and offering a kill point per case."""
@@ -297,6 +349,35 @@ class Runner:
         nnunet_steps.archive_models(self.layout, state.loop)
         return state.advance(self.config.query_steps)
 
+    def query_made(self, loop: int) -> None:
+        """Tell the trackers about loop file ``loop`` once its patches are annotated and costed."""
+        if not self.hub.active:
+            return
+        costs = self.costs(loop)
+        self.hub.emit(
+            QueryMade(
+                loop=loop,
+                strategy=self.config.strategy,
+                patches=len(load_loop(self.layout.raw / loop_file_name(loop))),
+                costs=costs.get("loop", {}),
+                cumulative=costs.get("cumulative", {}),
+                overview=self.hub.picture(loop),
+            )
+        )
+
+    def finished_event(self) -> ExperimentFinished:
+        last = self.config.query_steps - 1
+        try:
+            summary = read_json(self.layout.summary_file(last), expect=dict)
+        except JsonFileError:
+            summary = {}
+        names = loop_warnings.label_names(self.dataset.labels)
+        return ExperimentFinished(
+            loops=self.config.query_steps,
+            mean_dice=loop_warnings.mean_dice(summary, names).reported,
+            budget=self.costs(last).get("cumulative", {}),
+        )
+
 
 def run_experiment(
     layout: ExperimentLayout,
@@ -305,17 +386,22 @@ def run_experiment(
     allow_version_change: bool = False,
     display: bool | None = None,
     echo: Callable[[str], None] | None = None,
+    trackers: Sequence[str] | None = None,
+    query_picture: QueryPicture | None = None,
 ) -> State:
-    """Run (or resume) every remaining step of an experiment; returns the final state."""
+    """Run (or resume) every remaining step of an experiment; returns the final state. ``trackers``
+    names the trackers that observe the run (None: those recorded for the experiment);
+    ``query_picture`` draws the query overview they receive."""
     from nnactive_core.plugins import registry as load_registry
 
     registry = registry or load_registry()
     config = ExperimentConfig.load(layout.results)
     check_config(config, registry)
+    names = chosen_trackers(layout, trackers)
+    check_trackers(registry, names)
     with ExperimentLock(layout.results), terminate_as_interrupt():
-        check_versions(
-            layout.results, used_distributions(registry, plugin_uses(config)), allow_version_change
-        )
+        versions = used_distributions(registry, plugin_uses(config))
+        check_versions(layout.results, versions, allow_version_change)
         state = load_state(layout.results)
         existing = len(loop_files(layout.raw)) if layout.raw.is_dir() else 0
         state.check(config.query_steps, existing)
@@ -326,9 +412,30 @@ def run_experiment(
         check_loop_files(layout.raw, dataset, config)
         device = checked_device(config)
         with Reporter(
-            layout.results, layout.name, config.query_steps, display=display, echo=echo
+            layout.results, layout.folder, config.query_steps, display=display, echo=echo
         ) as reporter:
             reporter.info(f"run: loop {state.loop}, step {state.step}, device {device}, pid {os.getpid()}")
             for path in removed:
                 reporter.info(f"removed {path}, left by a write that was killed")
-            return Runner(layout, config, dataset, registry, reporter, device).run(state)
+            hub = TrackerHub(layout, names, registry, reporter.say, query_picture)
+            hub.start(
+                ExperimentStarted(
+                    experiment=layout.folder,
+                    results=layout.results,
+                    config=config.to_json(),
+                    versions=versions,
+                    loops=config.query_steps,
+                    loop=state.loop,
+                    step=state.step,
+                )
+            )
+            outcome = FAILED
+            try:
+                state = Runner(layout, config, dataset, registry, reporter, device, hub).run(state)
+                outcome = FINISHED if state.finished else PAUSED
+            except KeyboardInterrupt:
+                outcome = PAUSED
+                raise
+            finally:
+                hub.close(outcome)
+            return state

@@ -81,7 +81,8 @@ def check_config(config: ExperimentConfig, registry: Registry) -> None:
         if getattr(config, field) and not training.mirroring:
             raise SetupError(
                 f"experiment config field {field!r}: the training profile {config.training_profile!r} trains "
-                "without mirroring, so prediction cannot mirror; set it to false"
+                "without mirroring, so prediction cannot mirror; leave it out (it defaults to false with "
+                "this profile) or set it to false"
             )
 
 
@@ -247,7 +248,7 @@ def setup_experiment(
         if state.step != SETUP:
             return layout
         remove_temp_files(experiment_folders(layout))
-        with Reporter(layout.results, layout.name, config.query_steps, display=False, echo=quiet) as active:
+        with Reporter(layout.results, layout.folder, config.query_steps, display=False, echo=quiet) as active:
             for warning in warnings:
                 active.say(f"warning: {warning}")
             try:

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ import attrs
 from nnactive_core.experiment.config import RUN_DEFAULTS, ConfigError, ExperimentConfig, read_only_mapping
 from nnactive_core.experiment.layout import ExperimentLayout, Roots
 from nnactive_core.launchers.api import LaunchJob, log_path
+from nnactive_core.values import parse_key_values
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,8 +49,6 @@ else:  # pragma: no cover - Python 3.10
 AXES = {"datasets": "dataset", "strategies": "strategy", "query_sizes": "query_size", "seeds": "seed"}
 SECTIONS = ("grid", "experiment", "dataset", "launcher")
 CONFIG_FIELDS = frozenset(field.name for field in attrs.fields(ExperimentConfig))
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)$")
 
 
 class GridError(ValueError):
@@ -70,16 +68,21 @@ class GridSpec:
     axes: Mapping[str, tuple[Any, ...]] = attrs.field(factory=dict, converter=read_only_mapping)
     shared: Mapping[str, Any] = attrs.field(factory=dict, converter=read_only_mapping)
     per_dataset: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, converter=_read_only_per_dataset)
+    dropped_sections: frozenset[str] = frozenset()
+    """``per_dataset`` tables of a file whose datasets the command line replaced: they may name
+    datasets that are no longer in the grid."""
     launcher: str | None = None
     launcher_options: Mapping[str, str] = attrs.field(factory=dict, converter=read_only_mapping)
 
     def merged_with(self, other: GridSpec) -> GridSpec:
         """``other`` (the command line) replaces this spec's axes and overrides its shared fields."""
+        replaces_datasets = "dataset" in other.axes or "dataset" in other.shared
         return GridSpec(
             source=f"{self.source} + {other.source}" if not other.is_empty else self.source,
             axes={**self.axes, **other.axes},
             shared={**self.shared, **other.shared},
             per_dataset={**self.per_dataset, **other.per_dataset},
+            dropped_sections=frozenset(self.per_dataset) if replaces_datasets else self.dropped_sections,
             launcher=other.launcher or self.launcher,
             launcher_options={**self.launcher_options, **other.launcher_options},
         )
@@ -129,10 +132,6 @@ def parse_grid_toml(text: str, source: str) -> GridSpec:
         dataset: _check_fields(source, f"dataset.{dataset}", fields)
         for dataset, fields in document.get("dataset", {}).items()
     }
-    listed = axes.get("dataset") or [document.get("experiment", {}).get("dataset")]
-    unused = sorted(set(per_dataset) - set(listed))
-    if unused:
-        raise GridError(f"{source}: [dataset.{unused[0]}] names a dataset that is not in the grid")
     launcher = dict(document.get("launcher", {}))
     name = launcher.pop("name", None)
     return GridSpec(
@@ -160,35 +159,6 @@ def load_grid_file(path: Path) -> GridSpec:
     return parse_grid_toml(text, str(path))
 
 
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: integers, floats, true/false and TOML lists or tables are typed; anything
-    else (``random``, ``20_20_20``) stays a string for the config to convert."""
-    stripped = text.strip()
-    if _INTEGER.match(stripped):
-        return int(stripped)
-    if _FLOAT.match(stripped):
-        return float(stripped)
-    if stripped in ("true", "false"):
-        return stripped == "true"
-    if stripped[:1] in ("[", "{"):
-        try:
-            return tomllib.loads(f"value = {stripped}")["value"]
-        except tomllib.TOMLDecodeError as error:
-            raise GridError(f"command line: cannot read {text!r}: {error}") from None
-    return text
-
-
-def parse_assignments(assignments: Sequence[str], what: str) -> dict[str, str]:
-    """``["a=1", "b=x=y"]`` -> ``{"a": "1", "b": "x=y"}``."""
-    parsed = {}
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or not key.strip():
-            raise GridError(f"command line: {what} {assignment!r} is not KEY=VALUE")
-        parsed[key.strip()] = value
-    return parsed
-
-
 def spec_from_options(
     *,
     datasets: Sequence[str] = (),
@@ -210,13 +180,42 @@ def spec_from_options(
         if values:
             key = next(k for k, v in AXES.items() if v == field)
             axes[field] = _axis_values(source, key, list(values))
-    shared = {key: parse_value(value) for key, value in parse_assignments(settings, "--set").items()}
+    try:
+        shared = parse_key_values(settings, "--set")
+        options = parse_key_values(launcher_options, "--option", typed=False)
+    except ValueError as error:
+        raise GridError(f"{source}: {error}") from None
     return GridSpec(
         source=source,
         axes=axes,
         shared=_check_fields(source, "--set", shared),
         launcher=launcher,
-        launcher_options=parse_assignments(launcher_options, "--option"),
+        launcher_options=options,
+    )
+
+
+def with_datasets(spec: GridSpec, resolve: Callable[[Any], str]) -> GridSpec:
+    """The spec with every dataset it names (axis, shared field, per-dataset table) replaced by what
+    ``resolve`` makes of it: ids and short names become ``DatasetNNN_<name>`` folder names."""
+    axes = dict(spec.axes)
+    if "dataset" in axes:
+        axes["dataset"] = tuple(resolve(value) for value in axes["dataset"])
+    shared = dict(spec.shared)
+    if "dataset" in shared:
+        shared["dataset"] = resolve(shared["dataset"])
+    per_dataset, dropped = {}, set()
+    for name, fields in spec.per_dataset.items():
+        try:
+            resolved = resolve(name)
+        except Exception:  # the table of a dataset the command line dropped need not exist here
+            if name not in spec.dropped_sections:
+                raise
+            continue
+        per_dataset[resolved] = fields
+        if name in spec.dropped_sections:
+            dropped.add(resolved)
+    return attrs.evolve(
+        spec, axes=axes, shared=shared, per_dataset=per_dataset, dropped_sections=frozenset(dropped)
     )
 
 
@@ -235,6 +234,10 @@ def expand(spec: GridSpec) -> list[ExperimentConfig]:
             raise GridError(
                 f"{spec.source}: no {key}: list them under [grid] {key} (or --{field.replace('_', '-')})"
             )
+    # checked here rather than when reading the file: datasets may be named by id until resolved
+    unused = sorted(set(spec.per_dataset) - set(axes["dataset"]) - spec.dropped_sections)
+    if unused:
+        raise GridError(f"{spec.source}: [dataset.{unused[0]}] names a dataset that is not in the grid")
     shared = {key: value for key, value in spec.shared.items() if key not in AXES.values()}
     configs: list[ExperimentConfig] = []
     seen: dict[str, str] = {}
@@ -334,14 +337,16 @@ def build_jobs(
     roots: Roots,
     logs: Path,
     run_command: Sequence[str] | None = None,
+    trackers: Sequence[str] = (),
 ) -> list[LaunchJob]:
-    """One ``nnactive run --experiment NAME`` job per experiment. The job carries the ``nnActive_*``
-    folders, so it finds the experiment wherever the launcher runs it."""
+    """One ``nnactive run --experiment NAME [--tracker T ...]`` job per experiment. The job carries
+    the ``nnActive_*`` folders, so it finds the experiment wherever the launcher runs it."""
     command = tuple(run_command or default_run_command())
+    tracking = tuple(argument for tracker in trackers for argument in ("--tracker", tracker))
     return [
         LaunchJob(
             experiment=layout.name,
-            argv=(*command, "--experiment", layout.name),
+            argv=(*command, "--experiment", layout.name, *tracking),
             log_file=log_path(Path(logs), layout.name),
             env=roots.env(),
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import socket
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -31,7 +31,7 @@ from nnactive_core.experiment.layout import (
     result_loops,
 )
 from nnactive_core.experiment.lock import lock_holder
-from nnactive_core.experiment.loop_warnings import LoopWarning, MeanDice, experiment_warnings, mean_dice
+from nnactive_core.experiment.loop_warnings import MeanDice, experiment_warnings, mean_dice
 from nnactive_core.experiment.state import SETUP, StateError, load_state
 from nnactive_core.io import JsonFileError, read_json
 
@@ -66,9 +66,17 @@ class ExperimentStatus:
 
     @property
     def progress(self) -> str:
+        """``"1 of 0-2"``: the loop it is at, numbered from 0 like the loop files, and the loops'
+        range; never a fraction, which would read as a count."""
         if self.loop is None:
             return "-"
-        return f"{self.loop}/{self.loops - 1}" if self.loops else str(self.loop)
+        return f"{self.loop} of 0-{self.loops - 1}" if self.loops else str(self.loop)
+
+    @property
+    def display_name(self) -> str:
+        """The experiment folder's name once it exists (what the CLI prints and takes), else the
+        experiment name it will get a ``DatasetNNN_`` prefix for."""
+        return self.layout.folder if self.layout is not None else self.name
 
 
 def first_line(text: str) -> str:
@@ -172,7 +180,7 @@ def status_table(statuses: Sequence[ExperimentStatus], title: str | None = None)
     table.add_column("detail", overflow="fold")
     for status in statuses:
         table.add_row(
-            Text(status.name),
+            Text(status.display_name),
             status.progress,
             status.step or "-",
             Text(status.state, style=STYLES.get(status.state, "")),
@@ -181,35 +189,107 @@ def status_table(statuses: Sequence[ExperimentStatus], title: str | None = None)
     return table
 
 
-def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
-    """The table as JSON records (``nnactive grid status --json``)."""
-    return [
-        {
-            "experiment": status.name,
-            "state": status.state,
-            "loop": status.loop,
-            "loops": status.loops,
-            "step": status.step,
-            "detail": status.detail,
-            "results": str(status.layout.results) if status.layout is not None else None,
-        }
-        for status in statuses
-    ]
+@attrs.frozen(kw_only=True)
+class LatestResults:
+    """What the latest loops of an experiment measured."""
+
+    budget: dict | None = None
+    """Cumulative costs (``costs.json`` ``cumulative``) of the last loop that has them."""
+    budget_loop: int | None = None
+    mean_dice: MeanDice | None = None
+    """Mean validation Dice of the last validated loop."""
+    dice_loop: int | None = None
 
 
-def latest_results(layout: ExperimentLayout) -> tuple[int | None, MeanDice | None]:
-    """(cumulative patches, mean validation Dice) of the last loop that has them."""
-    budget = dice = None
+def latest_results(layout: ExperimentLayout) -> LatestResults:
+    """Budget and mean Dice of the last loops that have them (unreadable files are passed over)."""
+    found: dict = {}
     for loop in result_loops(layout.results):
         costs, summary = layout.costs_file(loop), layout.summary_file(loop)
         try:
             if costs.is_file():
-                budget = int(read_json(costs)["cumulative"]["patches"])
+                cumulative = read_json(costs)["cumulative"]
+                found.update(budget=dict(cumulative), budget_loop=loop)
             if summary.is_file():
-                dice = mean_dice(read_json(summary, expect=dict), {})
-        except (ValueError, KeyError, TypeError):
+                found.update(mean_dice=mean_dice(read_json(summary, expect=dict), {}), dice_loop=loop)
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-    return budget, dice
+    return LatestResults(**found)
+
+
+WarningSource = Callable[[ExperimentLayout], Iterable[dict]]
+UNREADABLE = "unreadable_warnings"
+
+
+def loop_warning_records(layout: ExperimentLayout) -> list[dict]:
+    """The warnings every validated loop recorded (``loop_XXX/warnings.json``: classes not learned or
+    absent, Dice falling); a warnings file that cannot be read is a warning itself."""
+    try:
+        return [warning.to_json() for warning in experiment_warnings(layout)]
+    except JsonFileError as error:
+        return [{"kind": UNREADABLE, "loop": None, "classes": [], "message": str(error)}]
+
+
+def tracker_warnings(layout: ExperimentLayout) -> Iterator[dict]:
+    """A tracker that failed in the latest run (``tracking.json``)."""
+    from nnactive_core.experiment.trackers import recorded
+
+    for problem in recorded(layout)["problems"]:
+        yield {
+            "kind": "tracker",
+            "loop": problem.get("loop"),
+            "classes": [],
+            "message": (
+                f"tracker {problem.get('tracker')} failed at {problem.get('event')}: {problem.get('error')}"
+            ),
+        }
+
+
+WARNING_SOURCES: list[WarningSource] = [loop_warning_records, tracker_warnings]
+"""Where the warnings of ``nnactive status`` come from, each a function of the experiment's layout
+yielding ``{"kind", "loop", "classes", "message"}`` records (see docs/cli.md, "Status as JSON")."""
+
+
+def status_warnings(layout: ExperimentLayout | None) -> list[dict]:
+    if layout is None:
+        return []
+    return [warning for source in WARNING_SOURCES for warning in source(layout)]
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: a Dice nnU-Net could not measure is null."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
+    """The statuses as JSON records (``nnactive status --json`` and ``nnactive grid status --json``;
+    the schema is in docs/cli.md)."""
+    records = []
+    for status in statuses:
+        latest = latest_results(status.layout) if status.layout is not None else LatestResults()
+        dice = latest.mean_dice
+        records.append(
+            {
+                "experiment": status.display_name,
+                "name": status.name,
+                "base_dataset": status.layout.base
+                if status.layout is not None
+                else (status.config.dataset if status.config is not None else None),
+                "results": str(status.layout.results) if status.layout is not None else None,
+                "state": status.state,
+                "loop": status.loop,
+                "loops": status.loops,
+                "step": status.step,
+                "budget": latest.budget,
+                "budget_loop": latest.budget_loop,
+                "mean_dice": None if dice is None else _finite(dice.reported),
+                "undefined_dice": [] if dice is None else list(dice.undefined),
+                "dice_loop": latest.dice_loop,
+                "detail": status.detail,
+                "warnings": status_warnings(status.layout),
+            }
+        )
+    return records
 
 
 def dice_cell(dice: MeanDice | None) -> str:
@@ -224,7 +304,7 @@ def dice_cell(dice: MeanDice | None) -> str:
     return f"{dice.reported:.4f} ({dice.classes - len(dice.undefined)}/{dice.classes} classes)"
 
 
-def progress_table(layouts: Sequence[ExperimentLayout]):
+def progress_table(statuses: Sequence[ExperimentStatus]):
     """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, state
     and detail (the last error of a failed run, the holder of a running one)."""
     from rich.table import Table
@@ -242,40 +322,28 @@ def progress_table(layouts: Sequence[ExperimentLayout]):
         ("detail", "left"),
     ):
         table.add_column(column, justify=justify, overflow="fold")
-    for layout in layouts:
-        status = experiment_status(layout)
-        budget, dice = latest_results(layout)
-        warnings = _warnings_or_error(layout)
+    for status in statuses:
+        latest = latest_results(status.layout) if status.layout is not None else LatestResults()
+        patches = (latest.budget or {}).get("patches")
+        warnings = status_warnings(status.layout)
         table.add_row(
-            Text(layout.name),
+            Text(status.display_name),
             status.progress,
             status.step or "-",
-            "-" if budget is None else str(budget),
-            dice_cell(dice),
-            Text(
-                str(len(warnings)) if isinstance(warnings, list) else "?", style="yellow" if warnings else ""
-            ),
+            "-" if patches is None else f"{patches:,.0f}",
+            dice_cell(latest.mean_dice),
+            Text(str(len(warnings)), style="yellow" if warnings else ""),
             Text(status.state, style=STYLES.get(status.state, "")),
             Text(status.detail),
         )
     return table
 
 
-def _warnings_or_error(layout: ExperimentLayout) -> list[LoopWarning] | str:
-    try:
-        return experiment_warnings(layout)
-    except JsonFileError as error:
-        return str(error)
-
-
-def warning_lines(layouts: Sequence[ExperimentLayout]) -> list[str]:
-    """``warning: <experiment>: <message>`` for every loop warning of every experiment, and a line for
-    a warnings file that cannot be read."""
-    lines = []
-    for layout in layouts:
-        warnings = _warnings_or_error(layout)
-        if isinstance(warnings, str):
-            lines.append(f"warning: {layout.name}: {warnings}")
-            continue
-        lines.extend(f"warning: {layout.name}: {warning.message}" for warning in warnings)
-    return lines
+def warning_lines(statuses: Sequence[ExperimentStatus]) -> list[str]:
+    """``warning: <experiment>: <message>`` for every warning of every experiment (loop warnings, a
+    warnings file that cannot be read, a tracker that failed)."""
+    return [
+        f"warning: {status.display_name}: {warning['message']}"
+        for status in statuses
+        for warning in status_warnings(status.layout)
+    ]

@@ -71,6 +71,10 @@ class TrainingProfile:
     patches near a border are up to half padding, labelled background)."""
     mirroring: bool = True
     """Mirror augmentation in training and mirror axes stored for test-time augmentation."""
+    val_mirroring: bool = True
+    query_mirroring: bool = False
+    """The experiment's defaults of test-time mirroring on the held-out set and the pool; they apply
+    only where ``mirroring`` stores mirror axes (an explicit experiment setting wins)."""
     learning_rate: float = attrs.field(default=1e-2, validator=_positive)
     save_every: int | None = attrs.field(default=None, validator=_positive)
     """Write ``checkpoint_latest.pth`` every N epochs (None: only ``checkpoint_final.pth``)."""
@@ -94,6 +98,7 @@ PROFILES: dict[str, TrainingProfile] = {
         base_features=8,
         max_features=64,
         mirroring=False,
+        val_mirroring=False,
     ),
     "small": TrainingProfile(
         epochs=40,

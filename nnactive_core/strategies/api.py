@@ -94,6 +94,8 @@ class ScoreStrategy:
     kind: ClassVar[str] = "score"
     name: str = ""
     description: str = ""
+    display_name: str = ""
+    """How tables and plots name the strategy (``Predictive Entropy``); empty: its ``name``."""
     requires_features: bool = False
     accepts_numpy: ClassVar[bool] = False
     """True: :meth:`voxel_scores` also takes (and returns) numpy arrays. On the CPU the engine then
@@ -137,6 +139,8 @@ class PlacementStrategy:
     kind: ClassVar[str] = "placement"
     name: str = ""
     description: str = ""
+    display_name: str = ""
+    """How tables and plots name the strategy (``Random 33% FG``); empty: its ``name``."""
 
     def place(self, oracle: Dataset, ctx: QueryContext) -> list[Patch]:
         """Return exactly ``ctx.query_size`` patches on pool cases of ``oracle`` that lie inside
@@ -145,3 +149,8 @@ class PlacementStrategy:
 
 
 Strategy = ScoreStrategy | PlacementStrategy
+
+
+def display_name(strategy: Strategy) -> str:
+    """The strategy's display name, or its name where it has none."""
+    return getattr(strategy, "display_name", "") or strategy.name

@@ -31,6 +31,7 @@ class UniformRandom(PlacementStrategy):
 
     name: str = "random"
     description: str = "Uniform random patch positions, pool cases visited round-robin."
+    display_name: str = "Random"
     trials_per_case: int = TRIALS_PER_CASE
     starting_trials_per_case: int = STARTING_TRIALS_PER_CASE
     include_last_start: bool = False

@@ -39,10 +39,26 @@ def analysed(tmp_path_factory):
     return root, folders, output / BASE / SLUG, output, result.output
 
 
-def test_prints_main_table_and_learning_curves(analysed):
+def test_prints_main_table_summary_and_every_plot(analysed):
     _, _, setting, output, printed = analysed
     assert f"main table: {output / 'summary.csv'}" in printed
-    assert f"learning curves: {setting / 'dice_vs_budget.png'}" in printed
+    assert f"summary: {output / 'summary.txt'}" in printed
+    assert f"summary as JSON: {output / 'summary.json'}" in printed
+    plots = [line.removeprefix("plot: ") for line in printed.splitlines() if line.startswith("plot: ")]
+    assert plots[0] == str(setting / "dice_vs_budget.png")
+    assert sorted(plots) == sorted(str(path) for path in output.rglob("*.png"))
+
+
+def test_json_summary_lists_rows_plots_and_what_is_missing(analysed):
+    _, _, setting, output, _ = analysed
+    summary = json.loads((output / "summary.json").read_text())
+    table = pd.read_csv(output / "summary.csv")
+    assert [row["strategy"] for row in summary["rows"]] == list(table["strategy"])
+    for row, (_, expected) in zip(summary["rows"], table.iterrows(), strict=True):
+        assert row["aubc_dice_mean_mean"] == pytest.approx(expected["aubc_dice_mean_mean"])
+    assert summary["settings"] == [str(setting)]
+    assert sorted(summary["plots"]) == sorted(str(path) for path in output.rglob("*.png"))
+    assert summary["missing"] == (output / "missing.txt").read_text().splitlines()
 
 
 def test_results_table_matches_result_files(analysed):

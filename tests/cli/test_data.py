@@ -243,7 +243,7 @@ def test_check_clean_dataset(dataset):
 
 def test_check_missing_folder(tmp_path):
     result = invoke("check", tmp_path / "nowhere")
-    assert result.exit_code != 0 and "nowhere: not a folder" in result.output
+    assert result.exit_code != 0 and f"dataset folder {tmp_path / 'nowhere'} does not exist" in result.output
 
 
 def test_split_is_seeded_idempotent_and_updates_dataset_json(dataset):

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 from experiment.fake_nnunet_steps import SMALL_DEMO, FakeNnunetSteps
 
-from nnactive_core.cli.experiment import build_config, demo_roots
+from nnactive_core.cli.demo import demo_roots
+from nnactive_core.cli.experiment_options import build_config
 from nnactive_core.cli.main import cli
 from nnactive_core.experiment.demo import DEMO_DATASET, default_strategy, demo_config
 from nnactive_core.experiment.layout import Roots, list_experiments
@@ -17,7 +18,7 @@ from nnactive_core.plugins import registry
 
 SMALL = [
     "--dataset", DEMO_DATASET, "--dataset-adapter", "demo", "--strategy", "random", "--patch-size", "4",
-    "--query-size", "10", "--loops", "2", "--folds", "2", "--profile", "tiny", "--no-val-mirroring",
+    "--query-size", "10", "--loops", "2", "--folds", "2", "--profile", "tiny",
     *[f"--dataset-option={k}={v}" for k, v in SMALL_DEMO.items()],
 ]  # fmt: skip
 HOLD_LOCK = (
@@ -69,33 +70,50 @@ def test_missing_dataset_is_a_clear_error(env):
 
 def test_bad_values_name_the_field(env):
     result = invoke("setup", *SMALL, "--patch-size", "4,4")
+    assert result.exit_code == 2 and "'--patch-size': expected Z,Y,X" in result.output
+    result = invoke("setup", *SMALL, "--config", str(env / "c.json"))
+    assert result.exit_code == 2 and "c.json: missing" in result.output
+    (env / "c.json").write_text('{"patch_size": [4, 4]}')
+    result = invoke("setup", *SMALL[:6], *SMALL[8:], "--config", str(env / "c.json"))
     assert result.exit_code == 1 and "'patch_size'" in result.output
     result = invoke("setup", *SMALL, "--train-option", "colour=1")
     assert result.exit_code == 1 and "colour" in result.output
 
 
-def test_run_needs_an_existing_experiment_or_options(env):
+def test_run_needs_an_existing_experiment_a_parsable_name_or_options(env, fake):
     result = invoke("run", "--experiment", "nothing")
     assert result.exit_code == 1 and "experiment 'nothing' not found" in result.output
-    result = invoke("run", "--experiment", "nothing", "--seed", "3")
-    assert result.exit_code == 2 and "--experiment takes no config options (got --seed)" in result.output
+    assert "part 2 is missing: expected 'patch-...'" in result.output
     result = invoke("run", "--dataset", DEMO_DATASET)
     assert result.exit_code == 2 and "missing --strategy" in result.output
+    assert invoke("setup", *SMALL).exit_code == 0
+    (layout,) = list_experiments(Roots.from_env())
+    result = invoke("run", "--experiment", layout.folder, "--seed", "3")
+    assert result.exit_code == 2
+    assert f"--experiment {layout.folder} exists; it takes no config options (got --seed)" in result.output
 
 
 def test_setup_run_and_status(env, fake):
     result = invoke("setup", *SMALL)
     assert result.exit_code == 0, result.output
     (layout,) = list_experiments(Roots.from_env())
-    assert f"nnactive run --experiment {layout.name}" in result.output
+    assert f"experiment {layout.folder}\n" in result.output and layout.folder.startswith("Dataset001_Demo__")
+    assert f"nnactive run --experiment {layout.folder}" in result.output
     status = invoke("status")
     assert status.exit_code == 0 and "preprocess" in status.output and " 10 " in status.output
-    result = invoke("run", "--experiment", layout.name)
+    result = invoke("run", "--experiment", layout.folder)
     assert result.exit_code == 0, result.output
-    assert "loop 2/2 done: budget 20 patches" in result.output and "finished" in result.output
+    assert "loop 0 done (loops 0-1): budget 10 patches" in result.output
+    assert "loop 1 done (loops 0-1): budget 20 patches" in result.output
+    for loop in (0, 1):
+        per_fold = json.loads(layout.timings_file(loop).read_text())["training_seconds_per_fold"]
+        assert set(per_fold) == {"0", "1"}
+        assert f"training {sum(per_fold.values()):.1f} s over 2 folds" in result.output
+    assert f"experiment {layout.folder} finished" in result.output
     status = invoke("status", "--experiment", layout.name)
     assert status.exit_code == 0
-    assert "done" in status.output and "20" in status.output and "0.2000" in status.output
+    assert "done" in status.output and " 20 " in status.output and "0.2000" in status.output
+    assert "1 of 0-1" in status.output
 
 
 def test_the_short_form_sets_up_and_runs(env, fake):
@@ -149,8 +167,8 @@ def test_config_file_options_and_defaults_merge(tmp_path):
         "config_file": config_file,
         "seed": 2,
         "patch_size": "4,8,8",
-        "train_options": ("lr=x", "iterations_per_epoch=5"),
-        "dataset_options": (),
+        "train_options": {"lr": "x", "iterations_per_epoch": 5},
+        "dataset_options": {},
     }
     config = build_config(options, Roots.under(tmp_path))
     assert (config.seed, config.patch_size, config.query_size, config.query_steps) == (2, (4, 8, 8), 20, 5)

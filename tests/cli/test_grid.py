@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from launchers.grid_fixtures import FAKE_RUN_COMMAND, config, create, fake_prepare
 
 from nnactive_core.cli.main import cli
+from nnactive_core.experiment.config import strip_folder_prefix
 from nnactive_core.experiment.layout import Roots, find_experiment
 from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.state import State
@@ -59,7 +60,7 @@ def invoke(*args: str):
 def states(grid_file) -> dict[int, str]:
     result = invoke("grid", "status", str(grid_file), "--json")
     assert result.exit_code == 0, result.output
-    return {int(r["experiment"].rsplit("-", 1)[1]): r["state"] for r in json.loads(result.output)}
+    return {int(r["name"].rsplit("-", 1)[1]): r["state"] for r in json.loads(result.output)}
 
 
 def test_status_of_a_mixed_grid(roots, grid_file):
@@ -71,9 +72,13 @@ def test_status_of_a_mixed_grid(roots, grid_file):
         result = invoke("grid", "status", str(grid_file))
         assert states(grid_file) == {1: "done", 2: "running", 3: "failed", 4: "stopped", 5: "not started"}
     assert result.exit_code == 0, result.output
-    rows = {line.split()[1]: line for line in result.output.splitlines() if "__seed-" in line}
+    # created experiments show their folder's name, the one not set up yet the name it will get
+    rows = {
+        strip_folder_prefix(line.split()[1]): line for line in result.output.splitlines() if "__seed-" in line
+    }
     assert set(rows) == {config(seed=seed).name() for seed in range(1, 6)}
-    assert "2/2" in rows[config(seed=1).name()] and "done" in rows[config(seed=1).name()]
+    assert "Dataset001_" + config(seed=1).name() in rows[config(seed=1).name()]
+    assert "2 of 0-2" in rows[config(seed=1).name()] and "done" in rows[config(seed=1).name()]
     assert "running" in rows[config(seed=2).name()] and "train" in rows[config(seed=2).name()]
     assert (
         "ValueError: bad patch" in rows[config(seed=3).name()] and "more" not in rows[config(seed=3).name()]
@@ -109,16 +114,20 @@ def test_run_skips_done_and_failed_then_retry_fixes_the_failed(roots, grid_file,
 def test_retry_without_a_grid_covers_all_experiments(roots, grid_file):
     create(roots, config(seed=1), State(loop=2, step="done"))
     create(roots, config(seed=2), State(loop=0, step="train", last_error="RuntimeError: out of memory"))
-    create(roots, config(strategy="bald", seed=9), State(loop=1, step="query", last_error="OSError: disk"))
+    create(
+        roots,
+        config(strategy="random-label2", seed=9),
+        State(loop=1, step="query", last_error="OSError: disk"),
+    )
     create(roots, config(seed=3), State(loop=1, step="train"))
     result = invoke("grid", "retry", "--failed", "--launcher", "local")
     assert result.exit_code == 0, result.output
     assert "skipping 2 experiments: 1 done, 1 stopped" in result.output
-    statuses = {r["experiment"]: r["state"] for r in json.loads(invoke("grid", "status", "--json").output)}
+    statuses = {r["name"]: r["state"] for r in json.loads(invoke("grid", "status", "--json").output)}
     assert statuses == {
         config(seed=1).name(): "done",
         config(seed=2).name(): "done",
-        config(strategy="bald", seed=9).name(): "done",
+        config(strategy="random-label2", seed=9).name(): "done",
         config(seed=3).name(): "stopped",
     }
 
@@ -146,7 +155,7 @@ def test_commands_launcher_writes_runnable_lines(roots, tmp_path):
         "--strategy",
         "random",
         "--strategy",
-        "bald",
+        "random-label2",
         "--query-size",
         "4",
         "--seed",
@@ -163,14 +172,12 @@ def test_commands_launcher_writes_runnable_lines(roots, tmp_path):
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert len(lines) == 2
-    names = [config(strategy=s).name() for s in ("random", "bald")]
+    names = [config(strategy=s).name() for s in ("random", "random-label2")]
     for line, name in zip(lines, names, strict=True):
         assert line.endswith(f"run --experiment {name}")
         subprocess.run(["bash", "-c", line], check=True, capture_output=True, env={"PATH": "/usr/bin:/bin"})
     result = invoke("grid", "status", "--json")
-    assert {r["experiment"]: r["state"] for r in json.loads(result.output)} == {
-        name: "done" for name in names
-    }
+    assert {r["name"]: r["state"] for r in json.loads(result.output)} == {name: "done" for name in names}
 
 
 def test_dry_run_creates_nothing(roots, grid_file):

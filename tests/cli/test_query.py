@@ -204,3 +204,15 @@ def test_patch_from_query_matches_engine_on_the_same_data(probs, tmp_path):
     assert score[best.slices].mean() == pytest.approx(
         max(c["score"] for c in json.loads(out.read_text())["candidates"]), abs=1e-3
     )
+
+
+def test_every_patch_size_spelling_queries_the_same_patches(probs, tmp_path):
+    """``4 4 4`` (three values), ``4,4,4``, ``"4 4 4"`` and ``4`` are one patch size, as in ``run``."""
+    outputs = []
+    for index, spelling in enumerate((["4", "4", "4"], ["4,4,4"], ["4 4 4"], ["4"])):
+        out = tmp_path / f"query_{index}.json"
+        common = ["--strategy", "class-one", "--probs", probs, "--query-size", 3, "--device", "cpu"]
+        result = invoke(*common, "--out", out, "--patch-size", *spelling)
+        assert result.exit_code == 0, result.output
+        outputs.append(load_loop(out))
+    assert all(patches == outputs[0] for patches in outputs) and outputs[0][0].size == (4, 4, 4)

@@ -149,3 +149,15 @@ def test_errors_are_one_line(probs_file, tmp_path, args, message):
 def test_output_suffix_is_checked(probs_file, tmp_path):
     result = invoke("--strategy", "class-one", "--probs", probs_file, "--out", tmp_path / "x.txt")
     assert result.exit_code == 2 and ".npy or .nii.gz" in result.output
+
+
+def test_patch_size_with_commas_scores_as_with_spaces(probs_file, tmp_path):
+    results = []
+    for index, spelling in enumerate((["2", "3", "4"], ["2,3,4"])):
+        out = tmp_path / f"patch_{index}.npy"
+        common = ["--strategy", "class-one", "--probs", probs_file, "--out", out, "--stride", "2"]
+        result = invoke(*common, "--patch-size", *spelling)
+        assert result.exit_code == 0, result.output
+        results.append(np.load(out))
+    np.testing.assert_array_equal(results[0], results[1])
+    assert results[0].shape == (1, 3, 3, 3)

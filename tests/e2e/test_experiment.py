@@ -84,7 +84,7 @@ def test_results_folder_records_versions_paths_and_log(e2e_experiment):
     assert {"nnactive-core", "nnactive-random-fg", "nnactive-strategies-bald"} <= set(versions)
     assert read_json(layout.results / "paths.json")["raw"] == str(layout.raw)
     log = (layout.results / "log.txt").read_text()
-    assert "loop 2/2 done" in log and "mean Dice" in log
+    assert "loop 1 done (loops 0-1)" in log and "mean Dice" in log
     assert not (layout.results / "lock.json").exists()
 
 

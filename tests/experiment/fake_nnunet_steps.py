@@ -62,12 +62,12 @@ class FakeNnunetSteps:
         self.calls.append(("preprocess", tuple(cases)))
         return list(cases)
 
-    def train_fold(self, layout, config, loop, fold, device, advance) -> float:
+    def train_fold(self, layout, config, loop, fold, device, on_epoch) -> float:
         self.calls.append(("train", loop, fold))
         splits = json.loads((layout.preprocessed / "splits_final.json").read_text())
         assert len(splits) == config.folds
         for epoch in range(2):
-            advance(epoch + 1, 2)
+            on_epoch(epoch, 2, 1.0 - 0.25 * epoch)
         self._maybe_fail(f"train:{loop}:{fold}")
         folder = self.model_folder(layout) / f"fold_{fold}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,10 @@ class FakeNnunetSteps:
     def validate(self, layout, config, dataset, loop, device, advance) -> dict:
         self.calls.append(("validate", loop))
         annotated = sum(len(json.loads(p.read_text())["patches"]) for p in layout.raw.glob("loop_*.json"))
-        summary = {"foreground_mean": {"Dice": annotated / 100}, "mean": {}, "metric_per_case": []}
+        per_class = {
+            str(value): {"Dice": annotated / 100 / value} for value in dataset.labels.values() if value
+        }
+        summary = {"foreground_mean": {"Dice": annotated / 100}, "mean": per_class, "metric_per_case": []}
         atomic_write_json(layout.summary_file(loop), summary)
         return summary
 
@@ -113,3 +116,24 @@ def labels_as_arrays(layout) -> dict[str, np.ndarray]:
     import SimpleITK as sitk
 
     return {p.name: sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in sorted(layout.labels.iterdir())}
+
+
+@attrs.define
+class VesselNeverPredicted(FakeNnunetSteps):
+    """Validation in which the vessel (label 3) is never predicted and the organ's Dice falls in the
+    last loop."""
+
+    def validate(self, layout, config, dataset, loop, device, advance) -> dict:
+        self.calls.append(("validate", loop))
+        organ = (0.5, 0.6, 0.4)[loop]
+        metrics = {
+            "1": {"Dice": organ, "n_pred": 10, "n_ref": 10},
+            "3": {"Dice": 0.0, "n_pred": 0, "n_ref": 5},
+        }
+        summary = {
+            "foreground_mean": {"Dice": organ / 2},
+            "mean": {key: {"Dice": value["Dice"]} for key, value in metrics.items()},
+            "metric_per_case": [{"metrics": metrics}],
+        }
+        atomic_write_json(layout.summary_file(loop), summary)
+        return summary

@@ -162,3 +162,81 @@ def test_missing_required_field_is_reported(tmp_path):
     del payload["strategy"]
     with pytest.raises(ConfigError, match="strategy"):
         ExperimentConfig.from_json(payload)
+
+
+def test_the_default_starting_budget_is_the_established_one_where_its_plugin_is_installed(monkeypatch):
+    from nnactive_core import plugins
+
+    installed = plugins.Registry()
+    for name in ("random", "random-label2-all-classes"):
+        installed.entries["strategy"][name] = (object(), plugins.Distribution(name="x", version="1"))
+    monkeypatch.setattr(plugins, "registry", lambda: installed)
+    assert make().starting_budget == "random-label2-all-classes"
+    del installed.entries["strategy"]["random-label2-all-classes"]
+    core_only = make()
+    assert core_only.starting_budget == "random" and "__sb-random__" in core_only.name()
+    # stored, so a config read back never depends on what is installed when it is read
+    installed.entries["strategy"]["random-label2-all-classes"] = (
+        object(),
+        plugins.Distribution(name="x", version="1"),
+    )
+    assert ExperimentConfig.from_json(core_only.to_json()).starting_budget == "random"
+
+
+@pytest.mark.parametrize(
+    ("profile", "overrides", "val", "query"),
+    [
+        ("default", {}, True, False),
+        ("tiny", {}, False, False),
+        ("tiny", {"mirroring": True}, False, False),  # tiny's own defaults stay off
+        ("default", {"mirroring": False}, False, False),  # no mirror axes, no test-time mirroring
+        ("default", {"query_mirroring": True}, True, True),
+        ("nonexistent", {}, True, False),  # the setup check names the unknown profile
+    ],
+)
+def test_mirroring_defaults_follow_the_training_profile(profile, overrides, val, query):
+    config = make(training_profile=profile, training_overrides=overrides)
+    assert (config.val_mirroring, config.query_mirroring) == (val, query)
+    assert make(training_profile=profile, val_mirroring=not val).val_mirroring is (not val)
+
+
+def test_a_tiny_profile_needs_no_mirroring_flags_but_refuses_a_contradiction():
+    from nnactive_core.experiment.setup import SetupError, check_config
+    from nnactive_core.plugins import registry
+
+    config = make(training_profile="tiny", starting_budget="random")
+    check_config(config, registry())
+    with pytest.raises(
+        SetupError, match="'val_mirroring': the training profile 'tiny' trains without mirroring"
+    ):
+        check_config(make(training_profile="tiny", starting_budget="random", val_mirroring=True), registry())
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("Hippocampus", "part 2 is missing: expected 'patch-...' (the patch size Z_Y_X)"),
+        (
+            "Hippocampus__patch-20_20__sb-x",
+            "part 2 'patch-20_20': after 'patch-' should come the patch size Z_Y_X",
+        ),
+        (
+            "Hippocampus__patch-20_20_20__sbs-40",
+            "part 3 'sbs-40' should be 'sb-...' (the starting budget strategy)",
+        ),
+        (
+            "H__patch-1_2_3__sb-x__sbs-a__qs-4__unc-r__seed-1",
+            "part 4 'sbs-a': after 'sbs-' should come the starting budget size, an integer",
+        ),
+        (
+            "H__patch-1_2_3__sb-x__sbs-4__qs-4__unc-r__seed-one",
+            "part 7 'seed-one': after 'seed-' should come the seed",
+        ),
+        ("H__patch-1_2_3__sb-x__sbs-4__qs-4__unc-r__seed-1__more", "unexpected text after the seed: 'more'"),
+        ("__patch-1_2_3", "it does not start with the base dataset's name"),
+    ],
+)
+def test_a_name_that_does_not_parse_says_which_part_is_wrong(name, problem):
+    with pytest.raises(ValueError, match="is not an experiment name of the form") as raised:
+        parse_name(name)
+    assert problem in str(raised.value)

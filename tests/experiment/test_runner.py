@@ -3,10 +3,15 @@ resumption after failures and kills, and the determinism of the loop files."""
 
 import json
 
-import attrs
 import numpy as np
 import pytest
-from experiment.fake_nnunet_steps import FakeNnunetSteps, labels_as_arrays, loop_file_bytes, small_config
+from experiment.fake_nnunet_steps import (
+    FakeNnunetSteps,
+    VesselNeverPredicted,
+    labels_as_arrays,
+    loop_file_bytes,
+    small_config,
+)
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.layout import LOCK_FILE, Roots
@@ -14,7 +19,6 @@ from nnactive_core.experiment.loop_warnings import DICE_FELL, NO_FOREGROUND, exp
 from nnactive_core.experiment.runner import RunError, run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
-from nnactive_core.io import atomic_write_json
 from nnactive_core.patches.patch import load_loop, loop_files
 from nnactive_core.plugins import registry
 
@@ -80,27 +84,6 @@ def test_same_seed_same_loop_files_and_another_seed_differs(tmp_path, monkeypatc
     assert loop_file_bytes(first) != loop_file_bytes(third)
 
 
-@attrs.define
-class VesselNeverPredicted(FakeNnunetSteps):
-    """Validation in which the vessel (label 3) is never predicted and the organ's Dice falls in the
-    last loop."""
-
-    def validate(self, layout, config, dataset, loop, device, advance) -> dict:
-        self.calls.append(("validate", loop))
-        organ = (0.5, 0.6, 0.4)[loop]
-        metrics = {
-            "1": {"Dice": organ, "n_pred": 10, "n_ref": 10},
-            "3": {"Dice": 0.0, "n_pred": 0, "n_ref": 5},
-        }
-        summary = {
-            "foreground_mean": {"Dice": organ / 2},
-            "mean": {key: {"Dice": value["Dice"]} for key, value in metrics.items()},
-            "metric_per_case": [{"metrics": metrics}],
-        }
-        atomic_write_json(layout.summary_file(loop), summary)
-        return summary
-
-
 def test_validation_warnings_are_recorded_per_loop_and_shown(tmp_path, monkeypatch):
     layout, _ = run(tmp_path, monkeypatch, fake=VesselNeverPredicted(root=tmp_path))
     lines = []
@@ -112,8 +95,8 @@ def test_validation_warnings_are_recorded_per_loop_and_shown(tmp_path, monkeypat
         (2, NO_FOREGROUND, ("vessel",)),
         (2, DICE_FELL, ("organ",)),
     ]
-    last = lines.index(next(line for line in lines if line.startswith("loop 3/3 done")))
-    assert lines[last].endswith("mean Dice 0.2000")
+    last = lines.index(next(line for line in lines if line.startswith("loop 2 done (loops 0-2)")))
+    assert "; mean Dice 0.2000; training " in lines[last]
     assert (
         lines[last + 1]
         == "warning: loop 2: the validation prediction has no voxel of vessel (in 1 of 1 cases): not learned"

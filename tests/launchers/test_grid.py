@@ -8,8 +8,9 @@ from launchers.grid_fixtures import FAKE_RUN_COMMAND, create
 from nnactive_core.experiment.config import RUN_DEFAULTS, format_name
 from nnactive_core.experiment.state import State, load_state
 from nnactive_core.launchers import grid
-from nnactive_core.launchers.grid import GridError, expand, parse_grid_toml, parse_value, spec_from_options
+from nnactive_core.launchers.grid import GridError, expand, parse_grid_toml, spec_from_options
 from nnactive_core.launchers.status import grid_status
+from nnactive_core.values import parse_value
 
 GRID = """
 [grid]
@@ -96,6 +97,24 @@ def test_command_line_replaces_axes_and_overrides_fields():
     assert {(c.query_steps, c.patch_size) for c in configs} == {(3, (10, 10, 10))}
     assert spec.launcher == "commands"
     assert spec.launcher_options == {"parallel": "2", "gpus": "0,1", "out": "cmds.txt"}
+
+
+def test_tables_of_datasets_the_command_line_dropped_are_ignored_even_where_they_do_not_exist():
+    def resolve(name):
+        known = {"4": "Dataset004_Hippocampus", "27": "Dataset027_ACDC"}
+        if str(name) not in known and name not in known.values():
+            raise ValueError(f"no dataset {name}")
+        return known.get(str(name), name)
+
+    from_file = parse_grid_toml(GRID.replace("Dataset027_ACDC", "Dataset099_Elsewhere"), "grid.toml")
+    keep_acdc = from_file.merged_with(spec_from_options(datasets=["4"]))
+    resolved = grid.with_datasets(keep_acdc, resolve)
+    assert {c.dataset for c in expand(resolved)} == {"Dataset004_Hippocampus"}
+    with pytest.raises(ValueError, match="no dataset Dataset099_Elsewhere"):
+        grid.with_datasets(from_file, resolve)
+    acdc = parse_grid_toml(GRID, "grid.toml").merged_with(spec_from_options(datasets=["27"]))
+    (patch_sizes,) = {c.patch_size for c in expand(grid.with_datasets(acdc, resolve))}
+    assert patch_sizes == (4, 40, 40), "the table of a dataset still in the grid applies"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from nnactive_core.experiment.loop_warnings import ABSENT, LoopWarning, write_wa
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers.status import (
     all_status,
+    experiment_status,
     grid_status,
     latest_results,
     progress_table,
@@ -64,7 +65,15 @@ def test_every_state_of_a_mixed_grid(roots):
         (1, "validate"),
         (0, "setup"),
     ]
-    assert [s.progress for s in statuses] == ["2/2", "1/2", "1/2", "1/2", "0/2", "-", "-"]
+    assert [s.progress for s in statuses] == [
+        "2 of 0-2",
+        "1 of 0-2",
+        "1 of 0-2",
+        "1 of 0-2",
+        "0 of 0-2",
+        "-",
+        "-",
+    ]
     assert statuses[1].detail == f"pid {os.getpid()} on {socket.gethostname()}"
     assert statuses[2].detail == "RuntimeError: CUDA out of memory"
     assert statuses[6].detail.startswith("exists with another query_steps (")
@@ -120,19 +129,31 @@ def test_table_and_records(roots):
     console.print(status_table(statuses))
     text = console.export_text()
     for status in statuses:
-        assert status.name in text
+        assert status.display_name in text
+    assert (
+        statuses[2].display_name == statuses[2].layout.folder and statuses[5].display_name == grid[5].name()
+    )
     assert "RuntimeError: CUDA out of memory" in text
     records = status_records(statuses)
     assert records[2] == {
-        "experiment": grid[2].name(),
+        "experiment": statuses[2].layout.folder,
+        "name": grid[2].name(),
+        "base_dataset": grid[2].dataset,
+        "results": str(statuses[2].layout.results),
         "state": "failed",
         "loop": 1,
         "loops": 3,
         "step": "query",
+        "budget": None,
+        "budget_loop": None,
+        "mean_dice": None,
+        "undefined_dice": [],
+        "dice_loop": None,
         "detail": "RuntimeError: CUDA out of memory",
-        "results": str(statuses[2].layout.results),
+        "warnings": [],
     }
-    assert records[5]["results"] is None
+    assert records[5]["results"] is None and records[5]["experiment"] == grid[5].name()
+    assert json.loads(json.dumps(records)) == records
 
 
 def test_set_up_but_never_run_is_not_started_until_its_first_step_finished(roots):
@@ -154,8 +175,9 @@ def test_latest_results_and_progress_table(tmp_path):
         (folder / "summary.json").write_text(json.dumps({"foreground_mean": {"Dice": dice}}))
     (layout.loop_results(2)).mkdir()
     (layout.loop_results(2) / "costs.json").write_text(json.dumps({"cumulative": {"patches": 30}}))
-    budget, dice = latest_results(layout)
-    assert budget == 30 and dice.value == 0.45
+    latest = latest_results(layout)
+    assert (latest.budget, latest.budget_loop, latest.dice_loop) == ({"patches": 30}, 2, 1)
+    assert latest.mean_dice.value == 0.45
     (layout.results / "config.json").write_text(
         json.dumps(
             {
@@ -171,11 +193,12 @@ def test_latest_results_and_progress_table(tmp_path):
         json.dumps({"loop": 2, "step": "train", "last_error": "x failed"})
     )
     out = io.StringIO()
-    Console(file=out, width=200).print(progress_table([layout]))
+    Console(file=out, width=200).print(progress_table([experiment_status(layout)]))
     text = out.getvalue()
-    assert "Demo__x" in text and "2/2" in text and "train" in text and "30" in text and "0.4500" in text
+    assert "Dataset001_Demo__x" in text and "2 of 0-2" in text and "train" in text
+    assert " 30 " in text and "0.4500" in text
     assert "failed" in text and "x failed" in text
-    assert warning_lines([layout]) == []
+    assert warning_lines([experiment_status(layout)]) == []
 
 
 def test_progress_table_counts_warnings_and_reports_an_undefined_class(tmp_path):
@@ -198,12 +221,18 @@ def test_progress_table_counts_warnings_and_reports_an_undefined_class(tmp_path)
             }
         )
     )
+    status = experiment_status(layout)
     out = io.StringIO()
-    Console(file=out, width=200).print(progress_table([layout]))
+    Console(file=out, width=200).print(progress_table([status]))
     row = next(line for line in out.getvalue().splitlines() if "Demo__x" in line)
     assert "0.6000 (1/2 classes)" in row and "nan" not in row.lower()
     assert row.split("│")[6].strip() == "1", "one warning recorded"
-    assert warning_lines([layout]) == [f"warning: Demo__x: {message}"]
+    assert warning_lines([status]) == [f"warning: Dataset001_Demo__x: {message}"]
+    (record,) = status_records([status])
+    assert record["mean_dice"] == 0.6 and record["undefined_dice"] == ["label 2"]
+    assert record["warnings"] == [{"loop": 0, "kind": ABSENT, "classes": ["lesion"], "message": message}]
     layout.warnings_file(0).write_text("{")
-    (line,) = warning_lines([layout])
-    assert line.startswith("warning: Demo__x: ") and "warnings.json: not valid JSON" in line
+    (line,) = warning_lines([status])
+    assert line.startswith("warning: Dataset001_Demo__x: ") and "warnings.json: not valid JSON" in line
+    (unreadable,) = status_records([status])[0]["warnings"]
+    assert unreadable["kind"] == "unreadable_warnings" and unreadable["loop"] is None

@@ -44,9 +44,14 @@ def test_parameters_of_the_registered_strategies(registry):
     assert isinstance(get("softrank_bald"), SoftRankStrategy)
     assert isinstance(get("kmeans_bald"), KMeansStrategy) and get("kmeans_bald").requires_features
     for suffix, ratio in (("66", 0.66), ("33", 0.33)):
-        assert get(f"class_pe{suffix}") == ClassStratifiedEntropy(
-            name=f"class_pe{suffix}", description=get(f"class_pe{suffix}").description, ratio=ratio
+        shown = get(f"class_pe{suffix}")
+        assert shown == ClassStratifiedEntropy(
+            name=f"class_pe{suffix}",
+            description=shown.description,
+            display_name=shown.display_name,
+            ratio=ratio,
         )
+        assert shown.display_name.startswith("Cla PE")
         assert get(f"class_power_pe{suffix}").beta == ConstantBeta(beta=1.0)
         assert get(f"class_power_pe{suffix}_exp").beta == ExponentialBeta(start=1.0, end=100.0)
         assert get(f"class_power_pe{suffix}_smooth_sigmoid").beta == SigmoidBeta(temperature=2.0)

@@ -28,6 +28,7 @@ class AllClasses(PlacementStrategy):
 
     name: str
     description: str
+    display_name: str = ""
     base: UniformRandom | RandomLabel
     per_label: int = 2
     cover_trials_per_case: int = STARTING_TRIALS_PER_CASE

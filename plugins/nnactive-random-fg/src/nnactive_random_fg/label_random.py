@@ -64,6 +64,7 @@ class RandomLabel(PlacementStrategy):
 
     name: str
     description: str
+    display_name: str = ""
     mode_weights: tuple[float, float, float] = attrs.field(converter=_weights)
     trials_per_case: int = TRIALS_PER_CASE
     starting_trials_per_case: int = STARTING_TRIALS_PER_CASE

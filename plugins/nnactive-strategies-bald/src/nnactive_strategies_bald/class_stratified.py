@@ -45,6 +45,7 @@ class ClassStratifiedEntropy(ScoreStrategy):
 
     name: str
     description: str
+    display_name: str = ""
     ratio: float = attrs.field(converter=float, validator=_ratio)
     beta: BetaSchedule | None = attrs.field(default=None, converter=_optional_schedule)
     foreground_case_quota: bool = False

@@ -28,6 +28,7 @@ class UncertaintyStrategy(ScoreStrategy):
 
     name: str
     description: str
+    display_name: str = ""
     measure: str = attrs.field(validator=_known_measure)
 
     def voxel_scores(self, probs: np.ndarray | torch.Tensor, ctx: QueryContext) -> np.ndarray | torch.Tensor:
