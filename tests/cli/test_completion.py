@@ -74,7 +74,7 @@ def test_launchers_trackers_adapters_and_profiles():
     assert {"local", "commands"} <= set(complete("nnactive grid retry --launcher "))
     assert complete("nnactive run --tracker ") == names("tracker")
     assert complete("nnactive run --dataset-adapter ") == names("dataset adapter")
-    assert complete("nnactive run --profile ") == ["default", "tiny"]
+    assert complete("nnactive run --profile ") == ["default", "tiny", "small"]
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_data_check_split_plan_resample_and_derive_take_every_form(roots, form):
     result = invoke("data", "check", *form, "--level", "structure")
     assert result.exit_code == 0, result.output
     assert f"ok: {dataset} " in result.output
-    result = invoke("data", "split", *form, "--test-size", "1")
+    result = invoke("data", "split", *form)
     assert result.exit_code == 0, result.output
     assert f"already split: {dataset} (6 pool, 2 validation cases)" in result.output
     plans = roots.base_preprocessed("Dataset900_Demo") / "nnUNetPlans.json"

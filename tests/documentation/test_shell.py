@@ -57,7 +57,7 @@ def test_file_marker_names_the_file(tmp_path):
         (("data",), "no subcommand"),
         (("run", "--query-size", "abc"), "'abc' is not a valid integer"),
         (("run", "--loops", "0"), "0 is not in the range"),
-        (("data", "check"), "missing 'DATASET_DIR'"),
+        (("plugins", "--bogus"), "No such option '--bogus'"),
         (("data", "check", "a", "b"), "unexpected extra arguments"),
         (("status", "--experiment"), "requires an argument"),
         (("run", "--help", "--bogus"), "No such option '--bogus'"),
