@@ -331,7 +331,7 @@ def grid_on_the_cluster(cluster, base, grid_file, local, slurm, reference) -> Gr
     wait_for(requeued, "the requeue", explain=explain)
     run("scontrol", "update", f"JobId={job}", f"TimeLimit={TIME_MIN}", "StartTime=now")
 
-    name = cancelled.name
+    name = cancelled.folder
     wait_for(
         lambda: statuses(grid_file, slurm)[name]["state"] == "failed", "the cancel to show", explain=explain
     )
@@ -408,10 +408,10 @@ def test_cancelled_task_is_picked_up_by_retry_failed(grid):
     assert cancelled != retried and first == again == 1
     assert wait_for(lambda: final_states(cancelled), f"accounting of {cancelled}") == ["CANCELLED"]
     assert wait_for(lambda: final_states(retried), f"accounting of {retried}") == ["COMPLETED"]
-    record = grid.status_after_cancel[layout.name]
+    record = grid.status_after_cancel[layout.folder]
     assert record["state"] == "failed"
     assert record["detail"].startswith(f"stopped by SIGTERM in job {cancelled} (cancelled or pre-empted)")
-    assert grid.status_after_cancel[grid.slurm[SCORE_STRATEGY].name]["state"] != "failed"
+    assert grid.status_after_cancel[grid.slurm[SCORE_STRATEGY].folder]["state"] != "failed"
     assert "skipping 1 experiment" in grid.retried.stderr, grid.retried.stderr
     starts = run_starts(layout)
     assert len(starts) == 2 and starts[1] > point(0, "train"), "the retry must resume after the trained model"
