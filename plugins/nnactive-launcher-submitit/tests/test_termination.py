@@ -5,6 +5,7 @@ in the experiment's state, so that ``nnactive grid status`` shows it failed and 
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from nnactive_core.experiment.config import ExperimentConfig
@@ -18,7 +19,7 @@ from nnactive_core.experiment.lock import ExperimentLock
 from nnactive_core.experiment.state import State, load_state, save_state
 from nnactive_core.launchers.status import experiment_status
 
-from nnactive_launcher_submitit.job import record_termination
+from nnactive_launcher_submitit.job import record_termination, stopped_by_sigterm
 
 
 @pytest.fixture
@@ -79,3 +80,13 @@ def test_nothing_to_record_without_the_experiment(roots, tmp_path):
     record_termination("Toy__seed-1", roots.env(), "4242_1")
     record_termination("Toy__seed-1", {}, "4242_1")
     assert not roots.results.exists()
+
+
+@pytest.mark.parametrize(
+    ("returncode", "stopped"),
+    [(-signal.SIGTERM, True), (128 + signal.SIGTERM, True), (1, False), (-9, False)],
+)
+def test_a_run_ended_by_sigterm_is_told_from_other_exits(returncode, stopped):
+    # `nnactive run` handles SIGTERM as a resumable stop and exits 143; killed before its handler is
+    # installed it dies of the signal
+    assert stopped_by_sigterm(returncode) is stopped

@@ -120,12 +120,12 @@ class ExperimentJob(submitit.helpers.Checkpointable):
                 returncode = self._process.wait()
             finally:
                 self._process = None
-            if returncode == -signal.SIGTERM:
+            if stopped_by_sigterm(returncode):
                 log.write(
                     f"# job {job}: the experiment was stopped by SIGTERM (cancelled or pre-empted); "
                     f"waiting up to {self.preempt_wait_s:g} s for a requeue\n".encode()
                 )
-        if returncode == -signal.SIGTERM:
+        if stopped_by_sigterm(returncode):
             # Cancellation or pre-emption: the scheduler sent SIGTERM to every process of the job and
             # the experiment died of it. After a pre-emption the requeue follows (submitit's signal,
             # or SLURM's own requeue): failing now would end the job as failed before that, so the job
@@ -183,6 +183,12 @@ def _reaped(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG)[0] != 0
     except ChildProcessError:
         return True
+
+
+def stopped_by_sigterm(returncode: int) -> bool:
+    """Whether ``nnactive run`` ended by SIGTERM: killed by it, or (since it handles SIGTERM as a
+    resumable stop) exited with the shell's code for it, 128 + 15."""
+    return returncode in (-signal.SIGTERM, 128 + signal.SIGTERM)
 
 
 def describe_exit(returncode: int) -> str:
