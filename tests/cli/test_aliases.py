@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from analysis.fake_results import two_by_two
 from click.testing import CliRunner
-from experiment.fake_nnunet_steps import FakeNnunetSteps
 
 from nnactive_core.cli.main import ALIASES, cli
 from nnactive_core.datasets.demo import DemoParameters, build_demo_dataset
@@ -26,17 +25,8 @@ def invoke(*args: str):
 
 
 @pytest.fixture
-def roots(tmp_path, monkeypatch) -> Roots:
-    roots = Roots.under(tmp_path)
-    build_demo_dataset(roots.base_nnunet.raw, DemoParameters(seed=1, n_cases=6, n_validation=2, size=16))
-    for key, value in roots.env().items():
-        monkeypatch.setenv(key, value)
-    return roots
-
-
-@pytest.fixture
-def fake(tmp_path, monkeypatch):
-    return FakeNnunetSteps(root=tmp_path).install(monkeypatch)
+def roots(demo_roots) -> Roots:
+    return demo_roots
 
 
 def test_aliases_are_hidden_from_help_and_documented():

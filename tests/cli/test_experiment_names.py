@@ -8,10 +8,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from experiment.fake_nnunet_steps import SMALL_DEMO, FakeNnunetSteps
+from experiment.fake_nnunet_steps import SMALL_DEMO
 
 from nnactive_core.cli.main import cli
-from nnactive_core.datasets.demo import DemoParameters, build_demo_dataset
 from nnactive_core.experiment import demo as demo_module
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.layout import Roots, list_experiments
@@ -24,17 +23,8 @@ def invoke(*args: str):
 
 
 @pytest.fixture
-def roots(tmp_path, monkeypatch) -> Roots:
-    roots = Roots.under(tmp_path)
-    build_demo_dataset(roots.base_nnunet.raw, DemoParameters(seed=1, n_cases=6, n_validation=2, size=16))
-    for key, value in roots.env().items():
-        monkeypatch.setenv(key, value)
-    return roots
-
-
-@pytest.fixture
-def fake(tmp_path, monkeypatch):
-    return FakeNnunetSteps(root=tmp_path).install(monkeypatch)
+def roots(demo_roots) -> Roots:
+    return demo_roots
 
 
 def test_a_new_name_sets_the_experiment_up_and_options_add_what_it_does_not_say(roots, fake):
