@@ -355,7 +355,7 @@ def main() -> None:
             "patches_per_case",
         )
     }
-    settings.update(strategies=args.strategies, repeats=args.repeats, cases=args.cases)
+    settings.update(strategies=args.strategies, repeats=args.repeats, cases=args.cases, device=args.device)
     scratch = Path(tempfile.mkdtemp(prefix="bench_query_"))
     try:
         report = measure_all(args, settings, scratch)
