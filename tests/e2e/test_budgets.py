@@ -58,3 +58,18 @@ def test_charged_totals_are_what_the_annotated_labels_cost(e2e_budgets, metric):
             assert budget["planned"] == pytest.approx(planned)
             assert budget["carry"] == pytest.approx(planned - charged)
         carry = budget["carry"]
+
+
+def test_the_analysis_draws_dice_against_annotation_hours_and_the_budget_gap(e2e_budgets, tmp_path):
+    from nnactive_core.analysis.report import AnalysisOptions, analyze
+
+    experiment = e2e_budgets["annotation_seconds"]
+    options = AnalysisOptions(x_metrics=("annotation_seconds", "foreground_voxels"))
+    report = analyze(experiment.layout.results.parent, tmp_path / "analysis", options)
+    (setting,) = report.settings
+    for name in ("dice_vs_budget.png", "dice_vs_annotation_seconds.png", "budget_gap.png"):
+        assert (setting / name).is_file(), name
+    curve = (setting / "dice_vs_annotation_seconds.csv").read_text().splitlines()
+    assert curve[0].split(",")[:3] == ["strategy", "cost", "seeds"] and len(curve) == 21
+    gaps = (setting / "budget_gap.csv").read_text().splitlines()
+    assert len(gaps) == 1 + experiment.config.query_steps
