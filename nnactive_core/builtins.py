@@ -12,10 +12,12 @@ def nnactive_register_strategies(register):
 
 @hookimpl
 def nnactive_register_cost_metrics(register):
+    from nnactive_core.costs.annotation_time import AnnotationTime
     from nnactive_core.costs.basic import BASIC_COST_METRICS
 
     for metric in BASIC_COST_METRICS:
         register(metric)
+    register(AnnotationTime())
 
 
 @hookimpl

@@ -51,6 +51,11 @@ def nnactive_register_cost_metrics(register):
     ground truth inside the patch; ``label_values``: label name -> value without ``ignore``;
     ``background``: the background value). The core sums the values per loop and cumulatively and
     records them with each loop's results.
+
+    A metric may also implement ``estimate(patch, probabilities)``: the expected columns of
+    a patch not annotated yet from the model's class probabilities inside it (classes x Z x Y x X,
+    ensemble mean; None where no model predicted it), or None for no estimate (the base class's
+    default). A budget in a metric that depends on labels (``budget_metric``) needs it.
     """
 
 

@@ -229,3 +229,26 @@ def mean_ranks(result, path: Path, title: str, colors: Mapping[str, tuple]) -> P
     axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False)
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def budget_gap(gaps, path: Path, title: str, colors: Mapping[str, tuple]) -> Path:
+    """Per strategy the mean over seeds of charged / estimated cost per budgeted loop (1 = the
+    estimate was right); ``gaps`` from :func:`nnactive_core.analysis.cost_axis.budget_gaps`."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=PANEL_SIZE)
+    usable = gaps.dropna(subset=["estimated", "charged"])
+    usable = usable[usable["estimated"] > 0].assign(ratio=lambda f: f["charged"] / f["estimated"])
+    for strategy, group in usable.groupby("strategy", sort=True):
+        mean = group.groupby("loop")["ratio"].mean()
+        axis.plot(
+            mean.index, mean.to_numpy(), marker="o", color=colors[strategy], label=display_name(strategy)
+        )
+    axis.axhline(1.0, color="black", linestyle="--", linewidth=1, label="estimate = charge")
+    metric = ", ".join(sorted({str(m) for m in gaps["metric"].dropna()}))
+    axis.set_xlabel("Loop")
+    axis.set_ylabel(f"Charged / estimated cost ({metric})")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(frameon=False)
+    figure.tight_layout()
+    return save_figure(figure, path)

@@ -16,7 +16,10 @@ Output layout (``OUT`` is the output folder)::
     OUT/<base>/<setting>/               setting.json, results.csv, learning_curves.csv,
                                         dice_vs_budget.png, dice_vs_fg_voxels.png, aubc.csv,
                                         aubc_runs.csv, fg_efficiency.{csv,png}, ppm.{json,csv,png},
-                                        ranking_seeds.csv
+                                        ranking_seeds.csv, per x metric (AnalysisOptions.x_metrics,
+                                        default annotation_seconds) dice_vs_<metric>.{csv,png} and
+                                        aubc_<metric>.csv (equal-cost ranking), and for budgeted
+                                        runs budget_gap.{csv,png} (estimated vs charged per loop)
 
 ``ppm.csv`` starts with one ``#`` line that states the matrix's orientation (read it with
 ``pandas.read_csv(..., comment="#")``). A setting with one strategy has no PPM (noted in
@@ -35,7 +38,7 @@ from pathlib import Path
 import attrs
 
 from nnactive_core.analysis import aubc as aubc_mod
-from nnactive_core.analysis import plots, rankings
+from nnactive_core.analysis import cost_axis, plots, rankings
 from nnactive_core.analysis.collect import (
     FG_PERCENT,
     MEAN_DICE,
@@ -52,6 +55,7 @@ from nnactive_core.experiment.loop_warnings import mean_dice
 from nnactive_core.io import JsonFileError, atomic_write_json, atomic_write_text, read_json
 
 ALL_BASES = "*"
+DEFAULT_X_METRICS = ("annotation_seconds",)
 POOR_FIT = "poor_fg_efficiency_fit"
 
 
@@ -65,6 +69,9 @@ class AnalysisOptions:
     holm: bool = False
     references: Mapping[str, float] = attrs.field(factory=dict)
     """Full-data reference mean Dice per base dataset (``*`` for all)."""
+    x_metrics: tuple[str, ...] = attrs.field(default=DEFAULT_X_METRICS, converter=tuple)
+    """Cost columns drawn as x axes beside the patches, with AUBC and ranking at equal cost
+    (:mod:`nnactive_core.analysis.cost_axis`); runs without the column are noted and skipped."""
 
 
 @attrs.frozen(kw_only=True)
@@ -158,6 +165,41 @@ def _aubc(table, setting: Setting, folder: Path, notes: list):
     return runs, summary
 
 
+def _cost_axes(table, setting: Setting, folder: Path, metrics, colors, collected: _Collected) -> None:
+    """Per metric of ``metrics``: ``dice_vs_<metric>.{csv,png}`` on the common cost grid and
+    ``aubc_<metric>.csv`` (the ranking at equal cost); the budget gap of budgeted runs."""
+    for metric in metrics:
+        column = cost_axis.x_column(metric)
+        if column not in table.columns or table[column].isna().all():
+            collected.notes.append(f"{setting.label}: no recorded cost {metric!r}: no Dice against it")
+            continue
+        points = cost_axis.interpolated(table, metric)
+        if points.empty:
+            collected.notes.append(f"{setting.label}: the runs share no range of {metric!r}: no common grid")
+            continue
+        curves = cost_axis.cost_curves(points)
+        divisor = cost_axis.SCALES.get(metric, (1.0, ""))[0]
+        curves["x"] = curves["cost"] / divisor
+        _csv(curves, folder / f"dice_vs_{metric}.csv")
+        _csv(cost_axis.equal_cost_ranking(points, metric), folder / f"aubc_{metric}.csv")
+        collected.plots.append(
+            plots.learning_curves(
+                curves,
+                [MEAN_DICE],
+                folder / f"dice_vs_{metric}.png",
+                _title(setting),
+                colors,
+                x="x",
+                x_label=cost_axis.axis_label(metric),
+            )
+        )
+    gaps = cost_axis.budget_gaps(setting.experiments)
+    if not gaps.empty:
+        _csv(gaps, folder / "budget_gap.csv")
+        if gaps["estimated"].notna().any():
+            collected.plots.append(plots.budget_gap(gaps, folder / "budget_gap.png", _title(setting), colors))
+
+
 def _summary_row(setting: Setting, row, fits, ppm_frame, tau: float) -> dict:
     strategy = row["strategy"]
     fit = fits.set_index("strategy").reindex([strategy]).iloc[0]
@@ -199,6 +241,7 @@ def _analyse_setting(
     has_fg = FG_PERCENT in table.columns and table[FG_PERCENT].notna().any()
     reference = options.references.get(setting.base, options.references.get(ALL_BASES))
     collected.curves.append(_curves(table, setting, folder, colors, reference, has_fg, collected.plots))
+    _cost_axes(table, setting, folder, options.x_metrics, colors, collected)
     runs, summary = _aubc(table, setting, folder, collected.notes)
     fits = efficiency_table(table, reference)
     if has_fg:

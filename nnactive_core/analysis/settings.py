@@ -26,6 +26,9 @@ _DEFAULTS_FROM = {
     "patches_per_case": "query_size",
     "train_folds": "folds",
 }
+_LEFT_OUT_AT_DEFAULT = {"budget_metric": "patches", "query_budget": None, "starting_query_budget": None}
+"""Fields added after the first release: at their default they are left out, so an old config.json
+without them and a new one with them are one setting."""
 _SLUG_FIELDS = (
     ("patch", "patch_size"),
     ("sb", "starting_budget"),
@@ -55,6 +58,9 @@ def setting_fields(config: Mapping[str, Any]) -> dict[str, Any]:
     for field, source in _DEFAULTS_FROM.items():
         if field in fields and fields[field] is None:
             fields[field] = config.get(source)
+    for field, default in _LEFT_OUT_AT_DEFAULT.items():
+        if field in fields and fields[field] == default:
+            del fields[field]
     return fields
 
 

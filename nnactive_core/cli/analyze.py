@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import click
 
 from nnactive_core.cli.completion import experiments
@@ -38,7 +39,17 @@ from nnactive_core.cli.completion import experiments
     help='Full-data mean Dice per base dataset: {"Dataset004_Hippocampus": 0.895} (or nnU-Net '
     "summaries), the c of the FG-efficiency fit  [default: the best observed Dice]",
 )
-def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Path | None) -> None:
+@click.option(
+    "--x-metric",
+    "x_metrics",
+    multiple=True,
+    metavar="COLUMN",
+    help="Recorded cost column to plot Dice against, with AUBC and ranking at equal cost on a common "
+    "cost grid (repeatable; e.g. foreground_voxels)  [default: annotation_seconds]",
+)
+def analyze(
+    results: Path, output: Path, alpha: float, holm: bool, reference: Path | None, x_metrics: tuple[str, ...]
+) -> None:
     """Learning curves, AUBC, FG efficiency, pairwise penalty matrices and rankings for every base
     dataset and setting found below --results, and summary.json (the main table, every plot written
     and what is missing) for scripts. Works on unfinished experiments."""
@@ -49,7 +60,10 @@ def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Pa
         raise click.ClickException(f"--results {results}: no such folder")
     try:
         references = load_references(reference) if reference is not None else {}
-        report = run_analysis(results, output, AnalysisOptions(alpha=alpha, holm=holm, references=references))
+        options = AnalysisOptions(alpha=alpha, holm=holm, references=references)
+        if x_metrics:
+            options = attrs.evolve(options, x_metrics=x_metrics)
+        report = run_analysis(results, output, options)
     except AnalysisError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"main table: {report.main_table}")

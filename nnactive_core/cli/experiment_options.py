@@ -199,6 +199,30 @@ CONFIG_OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
     ),
     (("--device",), "device", {"help": "Torch device  [default: cuda if available, else cpu]"}),
     (
+        ("--budget-metric",),
+        "budget_metric",
+        {
+            "help": "Cost column each query's budget is spent in (patches, foreground_voxels, "
+            "annotation_seconds, ...)." + _default("budget_metric"),
+        },
+    ),
+    (
+        ("--query-budget",),
+        "query_budget",
+        {
+            "type": click.FloatRange(0, min_open=True),
+            "help": "Budget of each query in the budget metric  [default: the query size, in patches]",
+        },
+    ),
+    (
+        ("--starting-query-budget",),
+        "starting_query_budget",
+        {
+            "type": click.FloatRange(0, min_open=True),
+            "help": "Budget of loop 0 in the budget metric  [default: the starting budget size, in patches]",
+        },
+    ),
+    (
         ("--annotator",),
         "annotator",
         {
@@ -208,7 +232,17 @@ CONFIG_OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
         },
     ),
 ]
-NAMED_BY_EXPERIMENT = ("dataset", "strategy", "patch_size", "query_size", "seed", "starting_budget")
+NAMED_BY_EXPERIMENT = (
+    "dataset",
+    "strategy",
+    "patch_size",
+    "query_size",
+    "seed",
+    "starting_budget",
+    "budget_metric",
+    "query_budget",
+    "starting_query_budget",
+)
 """Config fields an experiment name states (with the starting budget size)."""
 
 
@@ -338,6 +372,7 @@ def config_from_name(name: str, options: dict[str, Any], roots: Roots) -> Experi
     }
     if parsed.starting_budget_size != parsed.query_size:
         from_name["starting_budget_size"] = parsed.starting_budget_size
+    from_name.update(parsed.budget_fields())
     config = build_config({**options, **from_name}, roots)
     if config.name() != strip_folder_prefix(name):
         raise click.ClickException(

@@ -43,6 +43,9 @@ class PatchCount(CostMetric):
     ) -> dict[str, float]:
         return {PATCHES: 1}
 
+    def estimate(self, patch: Patch, probabilities: np.ndarray | None) -> dict[str, float]:
+        return {PATCHES: 1}
+
 
 class VoxelCount(CostMetric):
     name = "voxels"
@@ -53,6 +56,9 @@ class VoxelCount(CostMetric):
         self, patch: Patch, labels_in_patch: np.ndarray, label_values: Mapping[str, int], background: int
     ) -> dict[str, float]:
         return {VOXELS: int(labels_in_patch.size)}
+
+    def estimate(self, patch: Patch, probabilities: np.ndarray | None) -> dict[str, float]:
+        return {VOXELS: int(np.prod(patch.size))}
 
 
 class ForegroundVoxelCount(CostMetric):
@@ -65,6 +71,13 @@ class ForegroundVoxelCount(CostMetric):
     ) -> dict[str, float]:
         foreground = np.isin(labels_in_patch, _foreground_values(label_values, background))
         return {FOREGROUND_VOXELS: int(np.count_nonzero(foreground))}
+
+    def estimate(self, patch: Patch, probabilities: np.ndarray | None) -> dict[str, float] | None:
+        """The expected number of foreground voxels: the sum of 1 - p(background). Channel 0 is the
+        background, as label values are sorted and nnU-Net's background is 0."""
+        if probabilities is None:
+            return None
+        return {FOREGROUND_VOXELS: float(np.sum(1.0 - probabilities[0], dtype=np.float64))}
 
 
 class ClassVoxelCount(CostMetric):

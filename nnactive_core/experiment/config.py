@@ -29,8 +29,12 @@ CORE_STARTING_BUDGET = "random"
 _NAME_PATTERN = re.compile(
     r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
-    r"__seed-(?P<seed>-?\d+)$"
+    r"__seed-(?P<seed>-?\d+)"
+    r"(?:__bm-(?P<budget_metric>[a-z0-9][a-z0-9_\-]*?)-qb(?P<query_budget>\d+(?:\.\d+)?)"
+    r"(?:-sb(?P<starting_query_budget>\d+(?:\.\d+)?))?)?$"
 )
+DEFAULT_BUDGET_METRIC = "patches"
+"""The established budget: every loop buys ``query_size`` patches."""
 
 
 class ConfigError(ValueError):
@@ -64,6 +68,13 @@ def _positive(instance, attribute, value) -> None:
 def _optional_positive(instance, attribute, value) -> None:
     if value is not None:
         _positive(instance, attribute, value)
+
+
+def _optional_budget(instance, attribute, value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        _fail(attribute.name, f"must be a positive number in the budget metric's unit, got {value!r}")
 
 
 def _fraction(instance, attribute, value) -> None:
@@ -174,6 +185,15 @@ class ExperimentConfig:
     (CT normalisation) come from: ``annotated`` foreground (default), or ``not-background``, which
     also counts un-annotated (``ignore``) voxels, as the published nnActive code does (see
     :mod:`nnactive_core.nnunet.fingerprint`)."""
+    budget_metric: str = attrs.field(default=DEFAULT_BUDGET_METRIC)
+    """The cost column each query's budget is spent in (``patches``, ``foreground_voxels``,
+    ``annotation_seconds``, ...; see :mod:`nnactive_core.query.budget`)."""
+    query_budget: float | None = attrs.field(default=None, validator=_optional_budget)
+    """How much of ``budget_metric`` each query spends; None: ``query_size`` patches (the default
+    metric only). A budget metric other than ``patches`` needs it."""
+    starting_query_budget: float | None = attrs.field(default=None, validator=_optional_budget)
+    """How much of ``budget_metric`` the starting budget (loop 0) spends; None: ``starting_budget_size``
+    patches, as without a budget metric."""
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
@@ -194,6 +214,32 @@ class ExperimentConfig:
             )
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             _fail("device", f"must be a torch device string such as 'cpu' or 'cuda:0', got {self.device!r}")
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        if not isinstance(self.budget_metric, str) or not re.fullmatch(
+            r"[a-z0-9][a-z0-9_\-]*", self.budget_metric
+        ):
+            _fail(
+                "budget_metric", f"must be a cost column name such as 'patches', got {self.budget_metric!r}"
+            )
+        if self.budget_metric != DEFAULT_BUDGET_METRIC and self.query_budget is None:
+            _fail("query_budget", f"budget_metric {self.budget_metric!r} needs the amount each query spends")
+        if self.budget_metric == DEFAULT_BUDGET_METRIC:
+            for field in ("query_budget", "starting_query_budget"):
+                value = getattr(self, field)
+                if value is not None and (value != int(value) or value < 1):
+                    _fail(field, f"a budget in patches must be a whole number of patches, got {value!r}")
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether queries fill a budget (:mod:`nnactive_core.query.budget`) rather than take
+        ``query_size`` patches; only then do names, query and costs files record a budget."""
+        return (
+            self.budget_metric != DEFAULT_BUDGET_METRIC
+            or self.query_budget is not None
+            or self.starting_query_budget is not None
+        )
 
     @property
     def base_short_name(self) -> str:
@@ -293,7 +339,30 @@ def format_name(config: ExperimentConfig) -> str:
     return (
         f"{config.base_short_name}__patch-{patch}__sb-{config.starting_budget}__sbs-{config.sbs}"
         f"__qs-{config.query_size}__unc-{config.strategy}__seed-{config.seed}"
+        f"{budget_name_part(config)}"
     )
+
+
+def _amount(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def named_budget(config: ExperimentConfig) -> tuple[str | None, float | None, float | None]:
+    """(metric, query budget, starting budget) as the name states them; all None when unbudgeted."""
+    if not config.budgeted:
+        return (None, None, None)
+    query_budget = config.query_budget if config.query_budget is not None else config.query_size
+    return (config.budget_metric, query_budget, config.starting_query_budget)
+
+
+def budget_name_part(config: ExperimentConfig) -> str:
+    """``__bm-<metric>-qb<query budget>[-sb<starting budget>]`` for a budgeted experiment, else empty
+    (established names stay as they are)."""
+    metric, query_budget, starting = named_budget(config)
+    if metric is None:
+        return ""
+    start = "" if starting is None else f"-sb{_amount(starting)}"
+    return f"__bm-{metric}-qb{_amount(query_budget)}{start}"
 
 
 @attrs.frozen(kw_only=True)
@@ -307,10 +376,23 @@ class ParsedName:
     query_size: int
     strategy: str
     seed: int
+    budget_metric: str | None = None
+    query_budget: float | None = None
+    starting_query_budget: float | None = None
+
+    def budget_fields(self) -> dict[str, Any]:
+        """The budget fields of a config with this name (none for an unbudgeted name)."""
+        if self.budget_metric is None:
+            return {}
+        fields: dict[str, Any] = {"budget_metric": self.budget_metric, "query_budget": self.query_budget}
+        if self.starting_query_budget is not None:
+            fields["starting_query_budget"] = self.starting_query_budget
+        return fields
 
     def matches(self, config: ExperimentConfig) -> bool:
         return (
-            self.dataset == config.base_short_name
+            (self.budget_metric, self.query_budget, self.starting_query_budget) == named_budget(config)
+            and self.dataset == config.base_short_name
             and self.patch_size == config.patch_size
             and self.starting_budget == config.starting_budget
             and self.starting_budget_size == config.sbs
@@ -320,7 +402,7 @@ class ParsedName:
         )
 
 
-NAME_FORM = "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N"
+NAME_FORM = "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N[__bm-<metric>-qbN[-sbN]]"
 _NAME_PARTS = (
     ("patch", r"\d+_\d+_\d+", "the patch size Z_Y_X"),
     ("sb", r".+", "the starting budget strategy"),
@@ -344,8 +426,24 @@ def _name_problem(name: str) -> str:
             return f"part {index + 1} {part!r} should be '{key}-...' ({meaning})"
         if not re.fullmatch(pattern, part[len(key) + 1 :]):
             return f"part {index + 1} {part!r}: after '{key}-' should come {meaning}"
-    extra = "__".join(parts[len(_NAME_PARTS) + 1 :])
-    return f"unexpected text after the seed: {extra!r}"
+    rest = parts[len(_NAME_PARTS) + 1 :]
+    if rest and rest[0].startswith("bm-"):
+        if not _BUDGET_PART.fullmatch(rest[0]):
+            return (
+                f"part {len(_NAME_PARTS) + 2} {rest[0]!r}: after 'bm-' should come the budget metric, "
+                "'-qb' and the query budget, optionally '-sb' and the starting budget"
+            )
+        rest = rest[1:]
+    return f"unexpected text after the seed: {'__'.join(rest)!r}"
+
+
+_BUDGET_PART = re.compile(r"bm-[a-z0-9][a-z0-9_\-]*?-qb\d+(?:\.\d+)?(?:-sb\d+(?:\.\d+)?)?")
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    return float(text) if "." in text else int(text)
 
 
 def parse_name(name: str) -> ParsedName:
@@ -365,6 +463,9 @@ def parse_name(name: str) -> ParsedName:
         query_size=int(match["query_size"]),
         strategy=match["strategy"],
         seed=int(match["seed"]),
+        budget_metric=match["budget_metric"],
+        query_budget=_number(match["query_budget"]),
+        starting_query_budget=_number(match["starting_query_budget"]),
     )
 
 

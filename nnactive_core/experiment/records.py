@@ -1,6 +1,12 @@
 """The records a loop keeps beside its results: which classes each case has annotated (for the
 class-ensuring splits) and what the annotated patches cost (``loop_XXX/costs.json``). Both are
-rebuilt from the loop files and the oracle, so the step that writes them can be repeated."""
+rebuilt from the loop files and the oracle, so the step that writes them can be repeated.
+
+A budgeted experiment's ``costs.json`` also has a ``budget`` section: the metric, what the query that
+made the loop could spend (``planned``), what it estimated its patches to cost (``estimated``), what
+annotating them cost (``charged``, the loop's column) and what carries to the next query
+(``carry`` = planned - charged). Loop 0 without a ``starting_query_budget`` bought patches, not
+budget: it records its charge and carries nothing."""
 
 from __future__ import annotations
 
@@ -11,11 +17,12 @@ import numpy as np
 
 from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.oracle import partial_labels, patches_by_file
-from nnactive_core.io import atomic_write_json, read_json
+from nnactive_core.io import JsonFileError, atomic_write_json, read_json
 from nnactive_core.patches.patch import Patch
 
 if TYPE_CHECKING:
     from nnactive_core.datasets.api import Dataset
+    from nnactive_core.experiment.config import ExperimentConfig
 
 
 def read_annotated_classes(layout: ExperimentLayout) -> dict[str, list[int]]:
@@ -54,11 +61,44 @@ def record_annotated_classes(
     return known
 
 
-def write_costs(layout: ExperimentLayout, dataset: Dataset, loops: Sequence[Sequence[Patch]]) -> None:
-    """``loop_XXX/costs.json`` of the last of ``loops`` (patches per loop, loop 0 first)."""
+def write_costs(
+    layout: ExperimentLayout,
+    dataset: Dataset,
+    loops: Sequence[Sequence[Patch]],
+    config: ExperimentConfig | None = None,
+) -> None:
+    """``loop_XXX/costs.json`` of the last of ``loops`` (patches per loop, loop 0 first), with the
+    budget section where ``config`` is budgeted."""
     from nnactive_core.costs.accounting import loop_costs, pool_totals, registered_cost_metrics, write_costs
 
     metrics = registered_cost_metrics()
     pool = pool_totals(dataset, metrics, cache_dir=layout.group)
     payload = loop_costs(loops, dataset, metrics, pool)
+    if config is not None and config.budgeted:
+        payload["budget"] = budget_record(layout, config, len(loops) - 1, payload["loop"])
     write_costs(layout.costs_file(len(loops) - 1), payload)
+
+
+def budget_record(layout: ExperimentLayout, config: ExperimentConfig, loop: int, charges: dict) -> dict:
+    """The ``budget`` section of loop ``loop``'s costs (see the module documentation)."""
+    column = config.budget_metric
+    if column not in charges:
+        raise ValueError(f"experiment config field 'budget_metric': no cost column {column!r} was measured")
+    charged = float(charges[column])
+    if loop == 0:
+        planned = config.starting_query_budget
+        estimated = None if planned is None else charged
+    else:
+        query = read_json(layout.query_file(loop - 1), expect=dict).get("budget", {})
+        planned, estimated = query.get("planned"), query.get("estimated")
+    carry = 0.0 if planned is None else float(planned) - charged
+    return {"metric": column, "planned": planned, "estimated": estimated, "charged": charged, "carry": carry}
+
+
+def budget_carry(layout: ExperimentLayout, loop: int) -> float:
+    """What loop ``loop`` left of its budget for the next query (0 where it recorded none)."""
+    try:
+        costs = read_json(layout.costs_file(loop), expect=dict)
+    except JsonFileError:
+        return 0.0
+    return float(costs.get("budget", {}).get("carry", 0.0))

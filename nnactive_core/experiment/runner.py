@@ -313,6 +313,7 @@ class Runner:
             annotated=annotated,
             pool=lambda requires_features: self.pool(state.loop, requires_features),
             device=self.device,
+            carry=self.budget_carry(state.loop),
         )
         save_query(
             self.layout.raw,
@@ -322,6 +323,10 @@ class Runner:
             self.config.strategy,
         )
         return state.advance(self.config.query_steps)
+
+    def budget_carry(self, loop: int) -> float:
+        """What loop ``loop`` left of a budgeted experiment's budget (0 when unbudgeted)."""
+        return records.budget_carry(self.layout, loop) if self.config.budgeted else 0.0
 
     def labeller(self, new_loop: int) -> Dataset:
         """Where labels inside patches come from: the ground truth, or in human mode the imported
@@ -343,7 +348,7 @@ class Runner:
         write_partial_labels(labeller, self.layout.labels, everything, changed)
         kill_point(f"annotate:{state.loop}:labels-written")
         records.record_annotated_classes(self.layout, labeller, everything, cases=changed)
-        records.write_costs(self.layout, self.dataset, loops)
+        records.write_costs(self.layout, self.dataset, loops, self.config)
         for warning in nnunet_steps.write_splits(self.layout, self.config, loop=state.loop + 1):
             self.reporter.info(f"splits: {warning}")
         nnunet_steps.archive_models(self.layout, state.loop)

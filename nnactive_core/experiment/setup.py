@@ -86,6 +86,29 @@ def check_config(config: ExperimentConfig, registry: Registry) -> None:
             )
 
 
+def check_budget(config: ExperimentConfig, dataset: Dataset, registry: Registry) -> None:
+    """A budget metric exists and, where a model makes the queries, can estimate costs before
+    annotation (:meth:`nnactive_core.costs.api.CostMetric.estimate`)."""
+    if not config.budgeted:
+        return
+    import numpy as np
+
+    from nnactive_core.experiment.querying import query_budget
+    from nnactive_core.patches.patch import Patch
+    from nnactive_core.query.budget import BudgetError
+    from nnactive_core.strategies.api import ScoreStrategy
+
+    try:
+        budget = query_budget(config, dataset, 1.0)
+        strategy, _ = resolve_strategy(registry, config.strategy)
+        if isinstance(strategy, ScoreStrategy):
+            channels = len(dataset.labels)
+            probe = Patch(file="probe", start=(0, 0, 0), size=(1, 1, 1))
+            budget.estimate(probe, np.full((channels, 1, 1, 1), 1.0 / channels, dtype=np.float32))
+    except BudgetError as error:
+        raise SetupError(str(error)) from None
+
+
 def checked_device(config: ExperimentConfig) -> str:
     """The torch device the experiment runs on, checked to exist here."""
     try:
@@ -203,8 +226,14 @@ def run_setup_step(
     device: str,
 ) -> None:
     """Everything loop 0 needs before preprocessing. Rewrites its outputs identically when repeated."""
+    check_budget(config, dataset, registry)
     write_raw_folder(dataset, layout)
-    reporter.info(f"starting budget: {config.sbs} patches by {config.starting_budget}")
+    amount = (
+        f"{config.sbs} patches"
+        if config.starting_query_budget is None
+        else f"{config.starting_query_budget:g} {config.budget_metric}"
+    )
+    reporter.info(f"starting budget: {amount} by {config.starting_budget}")
     if (layout.raw / loop_file_name(0)).is_file():
         patches = check_loop_files(layout.raw, dataset, config)[0]
     else:
@@ -212,7 +241,7 @@ def run_setup_step(
         save_loop(layout.raw, 0, patches)
     write_partial_labels(dataset, layout.labels, patches)
     records.record_annotated_classes(layout, dataset, patches, replace=True)
-    records.write_costs(layout, dataset, [patches])
+    records.write_costs(layout, dataset, [patches], config)
     nnunet_steps.prepare_plans(layout, config, dataset, reporter)
     nnunet_steps.write_splits(layout, config, loop=0)
 

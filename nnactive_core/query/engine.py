@@ -35,6 +35,7 @@ from nnactive_core.patches.aggregate import BoxWorkspace, box_means, box_sums, g
 from nnactive_core.patches.boxes import BlockedStarts, overlap_limit
 from nnactive_core.patches.patch import Patch
 from nnactive_core.patches.select import select_greedy
+from nnactive_core.query.budget import Budget, Offer, fill
 from nnactive_core.query.checks import (
     QueryCheckError,
     check_composition,
@@ -83,6 +84,10 @@ class QueryResult:
     patches: list[Patch]
     candidates: CandidateTable
     chosen: np.ndarray
+    estimates: np.ndarray | None = None
+    """Budgeted queries: each candidate's estimated cost in the budget's column (table order)."""
+    planned: float | None = None
+    """Budgeted queries: the budget this query could spend."""
 
 
 @contextmanager
@@ -199,6 +204,19 @@ class _CaseCandidates:
     score: np.ndarray
     pool: np.ndarray
     features: np.ndarray | None
+    estimates: np.ndarray | None = None
+
+
+def _estimates(budget: Budget, file: str, probabilities, starts: np.ndarray, kernel) -> np.ndarray:
+    """Each candidate's estimated cost from the ensemble's mean probabilities inside its box."""
+    values = np.empty(len(starts), dtype=np.float64)
+    for row, start in enumerate(np.asarray(starts, dtype=np.int64)):
+        patch = Patch(file=file, start=start, size=kernel)
+        inside = probabilities[(slice(None), slice(None), *patch.slices)]
+        if not isinstance(inside, np.ndarray):
+            inside = inside.detach().cpu().numpy()
+        values[row] = budget.estimate(patch, np.asarray(inside, dtype=np.float32).mean(axis=0))
+    return values
 
 
 def query_case(
@@ -211,9 +229,11 @@ def query_case(
     annotated: Iterable[Patch],
     owner: str = "",
     workspace: BoxWorkspace | None = None,
+    budget: Budget | None = None,
 ) -> _CaseCandidates:
     """The non-overlapping candidates of one case, every pool with its quota, pools in the
-    strategy's order (earlier pools win). ``workspace`` holds the aggregation's scratch."""
+    strategy's order (earlier pools win). ``workspace`` holds the aggregation's scratch. With a
+    ``budget`` each candidate's cost is estimated while the case's probabilities are loaded."""
     if strategy.requires_features and case.load_features is None:
         raise ValueError(f"{who(strategy, owner)} requires features, but none were captured for {case.file}")
     probabilities = case.load_probabilities()
@@ -223,7 +243,8 @@ def query_case(
             f"probabilities of {case.file} have shape {full_shape}; expected members x classes x {case.shape}"
         )
     scores = score_case(strategy, probabilities, ctx, owner=owner, case=case.file)
-    del probabilities
+    if budget is None:
+        del probabilities
     patch_scores = aggregate_case(scores, ctx, workspace)
     del scores
     with calling(strategy, owner, "perturb", case.file):
@@ -250,6 +271,10 @@ def query_case(
         values.append(found_scores)
         pool_ids.append(np.full(len(found), pool, dtype=np.int64))
     start = np.concatenate(starts)
+    estimates = None
+    if budget is not None:
+        estimates = _estimates(budget, case.file, probabilities, start, kernel)
+        del probabilities
     features = None
     if strategy.requires_features:
         feature_map, factor = case.load_features()
@@ -265,6 +290,7 @@ def query_case(
         score=np.concatenate(values),
         pool=np.concatenate(pool_ids),
         features=features,
+        estimates=estimates,
     )
 
 
@@ -301,10 +327,35 @@ def compose_query(
     return check_composition(rows, len(table), ctx.query_size, strategy, owner)
 
 
+def compose_budgeted(
+    strategy: ScoreStrategy,
+    table: CandidateTable,
+    ctx: QueryContext,
+    estimates: np.ndarray,
+    budget: Budget,
+    owner: str = "",
+) -> np.ndarray:
+    """Rows of a budgeted query: compositions of ``ctx.query_size`` rows, then more (up to the whole
+    table), until the next row in the composition's order no longer fits the budget."""
+
+    def request(size: int) -> Offer[np.ndarray]:
+        size = min(size, len(table))
+        rows = compose_query(strategy, table, attrs.evolve(ctx, query_size=size), owner)
+        return Offer(rows, estimates[rows], complete=size == len(table))
+
+    rows, taken = fill(request, budget.available, min(ctx.query_size, max(len(table), 1)))
+    return rows[:taken]
+
+
 def run_score_query(
-    strategy: ScoreStrategy, cases: Iterable[CaseInput], ctx: QueryContext, owner: str = ""
+    strategy: ScoreStrategy,
+    cases: Iterable[CaseInput],
+    ctx: QueryContext,
+    owner: str = "",
+    budget: Budget | None = None,
 ) -> QueryResult:
-    """Stream ``cases`` through the strategy and the engine and compose the query."""
+    """Stream ``cases`` through the strategy and the engine and compose the query: ``ctx.query_size``
+    patches, or with a ``budget`` as many as it pays for (:mod:`nnactive_core.query.budget`)."""
     pools = check_pools(strategy.pools(ctx), strategy, owner)
     with calling(strategy, owner, "case_quotas"):
         quotas = strategy.case_quotas(ctx)
@@ -329,17 +380,28 @@ def run_score_query(
                 annotated=annotated.get(case.file, ()),
                 owner=owner,
                 workspace=workspace,
+                budget=budget,
             )
         )
     table = _table(files, found)
-    rows = compose_query(strategy, table, ctx, owner)
-    return QueryResult(patches=[table.patch(int(row)) for row in rows], candidates=table, chosen=rows)
+    if budget is None:
+        rows = compose_query(strategy, table, ctx, owner)
+        return QueryResult(patches=[table.patch(int(row)) for row in rows], candidates=table, chosen=rows)
+    estimates = np.concatenate([f.estimates for f in found] or [np.zeros(0)])
+    rows = compose_budgeted(strategy, table, ctx, estimates, budget, owner)
+    return QueryResult(
+        patches=[table.patch(int(row)) for row in rows],
+        candidates=table,
+        chosen=rows,
+        estimates=estimates,
+        planned=budget.available,
+    )
 
 
-def run_placement_query(
+def place_checked(
     strategy: PlacementStrategy, oracle: Dataset, ctx: QueryContext, owner: str = ""
-) -> QueryResult:
-    """Let a placement strategy place the query on ``oracle`` and check what it returns."""
+) -> list[Patch]:
+    """The strategy's ``ctx.query_size`` patches on ``oracle``, checked."""
     with calling(strategy, owner, "place"):
         patches = strategy.place(oracle, ctx)
 
@@ -347,7 +409,7 @@ def run_placement_query(
         labels = oracle.read_free_labels(oracle.case_of_file(file))
         return None if labels is None else labels != NOT_FREE
 
-    patches = check_placement(
+    return check_placement(
         patches,
         ctx,
         shape_of=lambda file: oracle.shape(oracle.case_of_file(file)),
@@ -356,6 +418,55 @@ def run_placement_query(
         owner=owner,
         free_mask_of=free_mask_of,
     )
+
+
+def pool_capacity(oracle: Dataset, ctx: QueryContext) -> int:
+    """An upper bound of how many patches fit into the pool: its voxels over a patch's."""
+    voxels = sum(int(np.prod(oracle.shape(case))) for case in oracle.pool_cases())
+    return max(voxels // int(np.prod(ctx.patch_size)), 1)
+
+
+def place_budgeted(
+    strategy: PlacementStrategy, oracle: Dataset, ctx: QueryContext, budget: Budget, owner: str = ""
+) -> tuple[list[Patch], list[float]]:
+    """A placement strategy's patches, as many as ``budget`` pays for: placements of
+    ``ctx.query_size`` patches, then twice as many while all fit (up to the pool's capacity),
+    priced at their measured cost (a placement strategy works from the oracle)."""
+    from nnactive_core.costs.accounting import measure_patches
+
+    capacity = pool_capacity(oracle, ctx)
+    first = min(ctx.query_size, capacity)
+
+    def request(size: int) -> Offer[list[Patch]] | None:
+        size = min(size, capacity)
+        try:
+            patches = place_checked(strategy, oracle, attrs.evolve(ctx, query_size=size), owner)
+        except (QueryCheckError, StrategyError):
+            if size == first:
+                raise
+            return None
+        costs = [row[budget.column] for row in measure_patches(patches, oracle, [budget.metric])]
+        return Offer((patches, costs), costs, complete=size == capacity)
+
+    (patches, costs), taken = fill(request, budget.available, first)
+    return patches[:taken], costs
+
+
+def run_placement_query(
+    strategy: PlacementStrategy,
+    oracle: Dataset,
+    ctx: QueryContext,
+    owner: str = "",
+    budget: Budget | None = None,
+) -> QueryResult:
+    """Let a placement strategy place the query on ``oracle`` and check what it returns: ``ctx.query_size``
+    patches, or with a ``budget`` as many as it pays for (:func:`place_budgeted`)."""
+    estimates = None
+    if budget is None:
+        patches = place_checked(strategy, oracle, ctx, owner)
+    else:
+        placed, costs = place_budgeted(strategy, oracle, ctx, budget, owner)
+        patches, estimates = placed, np.asarray(costs[: len(placed)], dtype=np.float64)
     files = list(dict.fromkeys(p.file for p in patches))
     table = CandidateTable(
         cases=tuple(files),
@@ -365,12 +476,21 @@ def run_placement_query(
         score=np.full(len(patches), np.nan),
         pool=np.full(len(patches), GLOBAL_POOL, dtype=np.int64),
     )
-    return QueryResult(patches=patches, candidates=table, chosen=np.arange(len(patches), dtype=np.int64))
+    return QueryResult(
+        patches=patches,
+        candidates=table,
+        chosen=np.arange(len(patches), dtype=np.int64),
+        estimates=estimates,
+        planned=None if budget is None else budget.available,
+    )
 
 
-def candidate_records(table: CandidateTable, chosen: np.ndarray | None = None) -> list[dict]:
+def candidate_records(
+    table: CandidateTable, chosen: np.ndarray | None = None, estimates: np.ndarray | None = None
+) -> list[dict]:
     """JSON records of every candidate (``query.json``): file, coords, size, score (None where a
-    placement strategy gave none), pool and whether it was chosen."""
+    placement strategy gave none), pool, whether it was chosen and, in a budgeted query, its
+    estimated cost."""
     picked = np.zeros(len(table), dtype=bool)
     if chosen is not None:
         picked[np.asarray(chosen, dtype=np.int64)] = True
@@ -385,4 +505,6 @@ def candidate_records(table: CandidateTable, chosen: np.ndarray | None = None) -
                 "chosen": bool(picked[row]),
             }
         )
+        if estimates is not None:
+            records[-1]["estimate"] = float(estimates[row])
     return records

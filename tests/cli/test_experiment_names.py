@@ -39,6 +39,24 @@ def test_a_new_name_sets_the_experiment_up_and_options_add_what_it_does_not_say(
     assert again.exit_code == 0 and len(list_experiments(roots)) == 1
 
 
+def test_a_budgeted_name_sets_up_a_budgeted_experiment(roots, fake):
+    name = f"{NAME}__bm-foreground_voxels-qb60"
+    result = invoke("run", "--experiment", name, "--loops", "2", "--folds", "2", "--profile", "tiny")
+    assert result.exit_code == 0, result.output
+    (layout,) = list_experiments(roots)
+    config = ExperimentConfig.load(layout.results)
+    assert (config.budget_metric, config.query_budget) == ("foreground_voxels", 60)
+    budget = json.loads(layout.costs_file(1).read_text())["budget"]
+    assert budget["planned"] == 60 and budget["charged"] <= 60  # random is priced at its measured cost
+
+
+def test_an_unknown_budget_metric_is_one_line_naming_the_field(roots, fake):
+    result = invoke("run", "--experiment", f"{NAME}__bm-nope-qb5", "--loops", "2", "--folds", "2")
+    assert result.exit_code == 1
+    assert "'budget_metric': no registered cost metric writes a column 'nope'" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_options_the_name_gives_are_refused(roots, fake):
     result = invoke("setup", "--experiment", NAME, "--seed", "4", "--strategy", "random")
     assert result.exit_code == 2
@@ -120,6 +138,8 @@ def test_the_demo_prints_the_exports_the_summary_and_every_plot(tmp_path, fake, 
     assert f"summary: {analysis / 'summary.txt'}" in lines
     plots = [line.removeprefix("plot: ") for line in lines if line.startswith("plot: ")]
     assert sorted(plots) == sorted(str(p) for p in analysis.rglob("*.png")) and plots
+    names = {p.rsplit("/", 1)[-1] for p in plots}
+    assert {"dice_vs_budget.png", "dice_vs_annotation_seconds.png"} <= names  # patches beside hours
     for name, value in roots.env().items():
         monkeypatch.setenv(name, value)
     status = invoke("status", "--json")

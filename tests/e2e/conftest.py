@@ -83,3 +83,23 @@ def e2e_grid(e2e_runs, e2e_base) -> Roots:
 def e2e_human(e2e_runs, e2e_base) -> Roots:
     """The reference experiment's settings with ``--annotator human``, not yet run."""
     return Roots(raw=e2e_base / "raw", data=e2e_base / "human", results=e2e_base / "human")
+
+
+BUDGETS = {
+    "foreground_voxels": ["--query-budget", "800", "--starting-query-budget", "600"],
+    "annotation_seconds": ["--query-budget", "300"],
+}
+"""Budget metric -> its options: one budgeted experiment each, pred_entropy as the reference."""
+
+
+@pytest.fixture(scope="session")
+def e2e_budgets(e2e_base) -> dict[str, Experiment]:
+    """The reference experiment's settings with a budget in foreground voxels (loop 0 too) and one
+    in estimated annotation seconds, each in its own results folder."""
+    experiments = {}
+    for metric, options in BUDGETS.items():
+        roots = Roots(raw=e2e_base / "raw", data=e2e_base / metric, results=e2e_base / metric)
+        result = nnactive(["run", *run_arguments(), "--budget-metric", metric, *options], roots)
+        assert result.returncode == 0, result.stdout + result.stderr
+        experiments[metric] = experiment_in(roots, [result])
+    return experiments

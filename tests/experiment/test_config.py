@@ -240,3 +240,56 @@ def test_a_name_that_does_not_parse_says_which_part_is_wrong(name, problem):
     with pytest.raises(ValueError, match="is not an experiment name of the form") as raised:
         parse_name(name)
     assert problem in str(raised.value)
+
+
+def test_a_budgeted_name_states_the_budget_and_round_trips():
+    config = make(budget_metric="foreground_voxels", query_budget=5000, starting_query_budget=2500.5)
+    name = config.name()
+    assert name.endswith("__seed-12345__bm-foreground_voxels-qb5000-sb2500.5")
+    parsed = parse_name(name)
+    assert (parsed.budget_metric, parsed.query_budget, parsed.starting_query_budget) == (
+        "foreground_voxels",
+        5000,
+        2500.5,
+    )
+    assert parsed.matches(config) and not parsed.matches(make())
+    assert parse_name(make().name()).matches(make()) and not parse_name(make().name()).matches(config)
+    patches = make(query_budget=30)
+    assert patches.name().endswith("__bm-patches-qb30") and parse_name(patches.name()).matches(patches)
+    seconds = make(budget_metric="annotation_seconds", query_budget=600)
+    assert parse_name(seconds.name()).budget_fields() == {
+        "budget_metric": "annotation_seconds",
+        "query_budget": 600,
+    }
+
+
+def test_default_budget_keeps_the_established_name_and_an_old_config_loads(tmp_path):
+    old = {**BASE, "patch_size": [20, 20, 20], "starting_budget": "random"}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    loaded = ExperimentConfig.load(tmp_path)
+    assert (loaded.budget_metric, loaded.query_budget, loaded.starting_query_budget) == (
+        "patches",
+        None,
+        None,
+    )
+    assert not loaded.budgeted and "__bm-" not in loaded.name()
+    assert loaded.name().endswith("__seed-12345")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (dict(budget_metric="foreground_voxels"), "'query_budget': budget_metric 'foreground_voxels' needs"),
+        (dict(query_budget=2.5), "'query_budget': a budget in patches must be a whole number"),
+        (dict(budget_metric="Bad Name", query_budget=3), "'budget_metric': must be a cost column name"),
+        (dict(budget_metric="voxels", query_budget=-1), "'query_budget': must be a positive number"),
+    ],
+)
+def test_invalid_budgets_name_the_field(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        make(**changes)
+
+
+def test_a_wrong_budget_part_is_named():
+    with pytest.raises(ValueError, match="part 8 'bm-x-5': after 'bm-' should come the budget metric"):
+        parse_name("H__patch-1_2_3__sb-x__sbs-4__qs-4__unc-r__seed-1__bm-x-5")

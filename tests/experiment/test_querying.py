@@ -78,3 +78,31 @@ def test_score_strategies_need_the_pool_predictions():
     dataset = SyntheticDataset.generate(cases=2, shape=(12, 12, 12))
     with pytest.raises(QueryStepError, match="needs the pool's predictions"):
         run_query(config(strategy="pred_entropy"), dataset, registry(), loop=1, annotated=(), pool=None)
+
+
+def test_a_budget_in_patches_picks_exactly_what_the_query_size_picks(tmp_path):
+    dataset = SyntheticDataset.generate(cases=4, shape=(12, 12, 12))
+    plain = run_query(config(), dataset, registry(), loop=1, annotated=(), pool=unused_pool)
+    budgeted = run_query(config(query_budget=5), dataset, registry(), loop=1, annotated=(), pool=unused_pool)
+    assert budgeted.patches == plain.patches and budgeted.planned == 5
+    save_query(tmp_path / "raw", tmp_path / "query.json", 1, budgeted, "random")
+    assert json.loads((tmp_path / "query.json").read_text())["budget"] == {"planned": 5.0, "estimated": 5.0}
+    save_query(tmp_path / "raw", tmp_path / "plain.json", 1, plain, "random")
+    recorded = json.loads((tmp_path / "plain.json").read_text())
+    assert "budget" not in recorded and all("estimate" not in c for c in recorded["candidates"])
+
+
+def test_a_budget_in_foreground_voxels_spends_the_query_budget_and_the_carry():
+    dataset = SyntheticDataset.generate(cases=4, shape=(12, 12, 12))
+    budget = config(budget_metric="foreground_voxels", query_budget=100)
+    result = run_query(budget, dataset, registry(), loop=1, annotated=(), pool=unused_pool, carry=-40)
+    assert result.planned == 60
+    assert float(result.estimates[result.chosen].sum()) <= 60
+    richer = run_query(budget, dataset, registry(), loop=1, annotated=(), pool=unused_pool, carry=200)
+    assert richer.planned == 300 and float(richer.estimates.sum()) > float(result.estimates.sum())
+    start = starting_budget(
+        config(budget_metric="foreground_voxels", query_budget=1, starting_query_budget=50),
+        dataset,
+        registry(),
+    )
+    assert start.planned == 50 and float(start.estimates.sum()) <= 50
