@@ -26,7 +26,9 @@ from nnactive_core.analysis.collect import BUDGET
 
 
 def aubc(budgets: Sequence[float], values: Sequence[float]) -> float:
-    """Normalised trapezoid area of ``values`` over ``budgets`` (any order; sorted here)."""
+    """Normalised trapezoid area of ``values`` over ``budgets`` (any order; sorted here, stably). A
+    budget given twice (a budgeted loop that could afford nothing) is a vertical step: the earlier
+    value closes the segment before it, the later one opens the segment after it."""
     budgets = np.asarray(budgets, dtype=float)
     values = np.asarray(values, dtype=float)
     if budgets.shape != values.shape:
@@ -35,17 +37,18 @@ def aubc(budgets: Sequence[float], values: Sequence[float]) -> float:
         return math.nan
     order = np.argsort(budgets, kind="stable")
     budgets, values = budgets[order], values[order]
-    if np.any(np.diff(budgets) == 0):
-        raise ValueError(f"a run has the same budget twice: {budgets.tolist()}")
+    if budgets[-1] == budgets[0]:
+        return math.nan
     x = (budgets - budgets[0]) / (budgets[-1] - budgets[0])
     return float(np.sum(np.diff(x) * (values[1:] + values[:-1]) / 2))
 
 
 def final_value(budgets: Sequence[float], values: Sequence[float]) -> float:
-    """The value at the largest budget; NaN for an empty run."""
+    """The value at the largest budget (its last loop where loops repeat it); NaN for an empty run."""
     if len(budgets) == 0:
         return math.nan
-    return float(np.asarray(values, dtype=float)[int(np.argmax(np.asarray(budgets, dtype=float)))])
+    budgets = np.asarray(budgets, dtype=float)
+    return float(np.asarray(values, dtype=float)[int(np.flatnonzero(budgets == budgets.max())[-1])])
 
 
 def run_table(table, columns: Sequence[str]):
@@ -56,6 +59,9 @@ def run_table(table, columns: Sequence[str]):
     most_loops = table.groupby(["strategy", "seed"]).size().max()
     rows = []
     for (strategy, seed), run in table.groupby(["strategy", "seed"], sort=True):
+        experiments = sorted(set(run["experiment"]))
+        if len(experiments) > 1:
+            raise ValueError(f"experiments {', '.join(experiments)} share strategy {strategy} and seed {seed}")
         row = {
             "strategy": strategy,
             "seed": seed,
@@ -66,10 +72,7 @@ def run_table(table, columns: Sequence[str]):
         }
         row["complete"] = bool(row["loops"] == most_loops)
         for column in columns:
-            try:
-                row[f"aubc_{column}"] = aubc(run[BUDGET], run[column])
-            except ValueError as error:
-                raise ValueError(f"experiment {row['experiment']}: {error}") from None
+            row[f"aubc_{column}"] = aubc(run[BUDGET], run[column])
             row[f"final_{column}"] = final_value(run[BUDGET].to_numpy(), run[column].to_numpy())
         rows.append(row)
     return pd.DataFrame(rows)

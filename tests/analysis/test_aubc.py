@@ -21,10 +21,21 @@ def test_constant_curve_gives_its_value():
     assert aubc([5, 7, 40, 41], [0.6] * 4) == pytest.approx(0.6)
 
 
-def test_single_loop_is_nan_and_duplicates_raise():
+def test_single_loop_is_nan():
     assert math.isnan(aubc([10], [0.5]))
-    with pytest.raises(ValueError, match="same budget twice"):
-        aubc([10, 10, 20], [0.1, 0.2, 0.3])
+    assert math.isnan(aubc([10, 10], [0.5, 0.6]))
+
+
+def test_a_repeated_budget_is_a_step_at_that_budget():
+    # a budgeted loop that bought nothing: 0.2 closes [0, 10], 0.3 opens [10, 20]
+    assert aubc([0, 10, 10, 20], [0.1, 0.2, 0.3, 0.5]) == pytest.approx(0.5 * 0.15 + 0.5 * 0.4)
+    assert final_value([10, 20, 20], [0.1, 0.4, 0.6]) == 0.6, "the last loop at the largest budget"
+
+
+def test_two_experiments_with_one_strategy_and_seed_are_refused():
+    rows = [("a", 1, "a1", 10, 0.2), ("a", 1, "a1", 20, 0.4), ("a", 1, "copy", 30, 0.5)]
+    with pytest.raises(ValueError, match="experiments a1, copy share strategy a and seed 1"):
+        run_table(_table(rows), ["dice_mean"])
 
 
 def test_final_value_is_at_largest_budget():
