@@ -61,7 +61,8 @@ def run_table(table, columns: Sequence[str]):
     for (strategy, seed), run in table.groupby(["strategy", "seed"], sort=True):
         experiments = sorted(set(run["experiment"]))
         if len(experiments) > 1:
-            raise ValueError(f"experiments {', '.join(experiments)} share strategy {strategy} and seed {seed}")
+            shared = ", ".join(experiments)
+            raise ValueError(f"experiments {shared} share strategy {strategy} and seed {seed}")
         row = {
             "strategy": strategy,
             "seed": seed,
