@@ -50,8 +50,13 @@ class Setting:
         return f"{self.base}/{self.slug}"
 
 
+ADDED_FIELDS = {"warm_start": False, "ensemble": "folds"}
+"""Config fields added after experiments were already run, with the default that reproduces the loop
+those experiments ran: a ``config.json`` without them is the same setting as one that states them."""
+
+
 def setting_fields(config: Mapping[str, Any]) -> dict[str, Any]:
-    fields = {k: v for k, v in config.items() if k not in NOT_SETTING_FIELDS}
+    fields = {**ADDED_FIELDS, **{k: v for k, v in config.items() if k not in NOT_SETTING_FIELDS}}
     for field, source in _DEFAULTS_FROM.items():
         if field in fields and fields[field] is None:
             fields[field] = config.get(source)
