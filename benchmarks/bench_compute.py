@@ -18,10 +18,11 @@ Datasets: ``demo`` (the demo's phantoms) and ``demo-b`` (other phantoms: generat
 40^3, so other shapes and another share of each class per case; the demo adapter has no option that
 sets class frequencies directly).
 
-Usage: ``python benchmarks/bench_compute.py [--quick] [--output DIR] [--json FILE] [--plot FILE]
-[--device cuda]``. ``--quick``: the demo dataset, pred_entropy, one seed (what fits a shared CPU in
-about half an hour); the full run (2 datasets x 2 strategies x 2 seeds x 3 modes = 24 experiments of
-3 loops) is one command for a machine with time.
+Usage: ``python benchmarks/bench_compute.py [--quick] [--epochs N] [--loops 3] [--output DIR]
+[--json FILE] [--plot FILE] [--device cuda]``. ``--quick``: the demo dataset, pred_entropy, one seed
+and 6 instead of 24 epochs (what fits a shared CPU in about 20 minutes; too short to say much about
+quality). The full run (2 datasets x 2 strategies x 2 seeds x 3 modes = 24 experiments of 3 loops)
+is one command for a machine with time.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ DATASETS = {
 STRATEGIES = ("pred_entropy", "random-label2")
 SEEDS = (12345, 1)
 TIME_GOAL = 0.5
+QUICK_EPOCHS = 6
+"""``--quick`` trains a quarter of the demo's 24 epochs: on 2 shared CPU cores a demo fold took 380 s."""
 
 
-def experiment_config(dataset: str, strategy: str, seed: int, mode: str, loops: int, device: str | None):
+def experiment_config(
+    dataset: str, strategy: str, seed: int, mode: str, loops: int, device: str | None, epochs: int | None
+):
     import attrs
 
     from nnactive_core.experiment.demo import demo_config
@@ -56,6 +61,8 @@ def experiment_config(dataset: str, strategy: str, seed: int, mode: str, loops: 
     config = demo_config(strategy=strategy, loops=loops, seed=seed, device=device)
     folder, options = DATASETS[dataset]
     changes = dict(MODES[mode])
+    if epochs is not None:
+        changes["training_overrides"] = {**config.training_overrides, "epochs": epochs}
     if options is not None:
         changes.update(dataset=folder, dataset_options=options)
     return attrs.evolve(config, **changes)
@@ -197,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="demo dataset, pred_entropy, one seed")
     parser.add_argument("--loops", type=int, default=3)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help=f"Epochs of a from-scratch fold [default: the demo's, {QUICK_EPOCHS} with --quick]",
+    )
     parser.add_argument("--output", type=Path, help="Folder for the runs (default: a temporary one).")
     parser.add_argument("--device", help="Torch device of the experiments [cuda if available, else cpu].")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
@@ -209,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets = ["demo"] if args.quick else list(DATASETS)
     strategies = STRATEGIES[:1] if args.quick else STRATEGIES
     seeds = SEEDS[:1] if args.quick else SEEDS
+    epochs = args.epochs if args.epochs is not None else (QUICK_EPOCHS if args.quick else None)
     installed = set(registry().names("strategy"))
     strategies = [s for s in strategies if s in installed]
     if not strategies:
@@ -224,13 +237,20 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in seeds:
                     baseline = None
                     for mode in MODES:
-                        config = experiment_config(dataset, strategy, seed, mode, args.loops, args.device)
+                        config = experiment_config(
+                            dataset, strategy, seed, mode, args.loops, args.device, epochs
+                        )
                         run = run_one(roots, config)
                         baseline = baseline or run
                         results.append(
                             {"dataset": dataset, "strategy": strategy, "seed": seed, "mode": mode, "run": run}
                         )
                         results[-1]["baseline"] = baseline
+                        print(
+                            f"done: {run['name']}: AUBC {run['aubc']:.3f}, training {run['training_s']:.0f} s"
+                            f", total {run['total_s']:.0f} s",
+                            flush=True,
+                        )
         print_tables(results)
         print()
         for line in verdicts(results):
