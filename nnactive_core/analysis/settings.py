@@ -26,9 +26,16 @@ _DEFAULTS_FROM = {
     "patches_per_case": "query_size",
     "train_folds": "folds",
 }
-_LEFT_OUT_AT_DEFAULT = {"budget_metric": "patches", "query_budget": None, "starting_query_budget": None}
-"""Fields added after the first release: at their default they are left out, so an old config.json
-without them and a new one with them are one setting."""
+_LEFT_OUT_AT_DEFAULT = {
+    "budget_metric": "patches",
+    "query_budget": None,
+    "starting_query_budget": None,
+    "warm_start": False,
+    "ensemble": "folds",
+}
+"""Fields added after the first release, with the defaults that reproduce the loop experiments ran
+before them: at their default they are left out, so an old config.json without them and a new one
+with them are one setting (with the same key and slug)."""
 _SLUG_FIELDS = (
     ("patch", "patch_size"),
     ("sb", "starting_budget"),

@@ -197,6 +197,25 @@ CONFIG_OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
             "help": "Precision of the stored pool probabilities." + _default("probability_dtype"),
         },
     ),
+    (
+        ("--warm-start/--no-warm-start",),
+        "warm_start",
+        {
+            "default": None,
+            "help": "Start each fold of a loop from the same fold of the loop before and train the profile's "
+            "warm_epochs (docs/warm-start.md); adds __ws-N to the name." + _default("warm_start"),
+        },
+    ),
+    (
+        ("--ensemble",),
+        "ensemble",
+        {
+            "type": click.Choice(["folds", "snapshots"]),
+            "help": "Models that validate and score the pool: one per fold, or the profile's snapshots "
+            "of one training (docs/warm-start.md); snapshots adds __ens-snapshots to the name."
+            + _default("ensemble"),
+        },
+    ),
     (("--device",), "device", {"help": "Torch device  [default: cuda if available, else cpu]"}),
     (
         ("--budget-metric",),
@@ -242,6 +261,8 @@ NAMED_BY_EXPERIMENT = (
     "budget_metric",
     "query_budget",
     "starting_query_budget",
+    "warm_start",
+    "ensemble",
 )
 """Config fields an experiment name states (with the starting budget size)."""
 
@@ -369,6 +390,8 @@ def config_from_name(name: str, options: dict[str, Any], roots: Roots) -> Experi
         "patch_size": parsed.patch_size,
         "query_size": parsed.query_size,
         "seed": parsed.seed,
+        "warm_start": parsed.warm_epochs is not None,
+        "ensemble": parsed.ensemble or "folds",
     }
     if parsed.starting_budget_size != parsed.query_size:
         from_name["starting_budget_size"] = parsed.starting_budget_size

@@ -20,6 +20,9 @@ from nnactive_core.values import parse_triple
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
+ENSEMBLES = ("folds", "snapshots")
+"""``folds``: one model per trained fold (established); ``snapshots``: one training per trained fold
+(by default one), whose members are its weights at the ends of the last learning-rate cycles."""
 RUN_DEFAULTS = {"query_size": 20, "query_steps": 5}
 """What ``nnactive run`` and grid files use where they do not name these fields."""
 STANDARD_STARTING_BUDGET = "random-label2-all-classes"
@@ -31,7 +34,8 @@ _NAME_PATTERN = re.compile(
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"
     r"__seed-(?P<seed>-?\d+)"
     r"(?:__bm-(?P<budget_metric>[a-z0-9][a-z0-9_\-]*?)-qb(?P<query_budget>\d+(?:\.\d+)?)"
-    r"(?:-sb(?P<starting_query_budget>\d+(?:\.\d+)?))?)?$"
+    r"(?:-sb(?P<starting_query_budget>\d+(?:\.\d+)?))?)?"
+    r"(?:__ws-(?P<warm_epochs>\d+))?(?:__ens-(?P<ensemble>snapshots))?$"
 )
 DEFAULT_BUDGET_METRIC = "patches"
 """The established budget: every loop buys ``query_size`` patches."""
@@ -194,6 +198,12 @@ class ExperimentConfig:
     starting_query_budget: float | None = attrs.field(default=None, validator=_optional_budget)
     """How much of ``budget_metric`` the starting budget (loop 0) spends; None: ``starting_budget_size``
     patches, as without a budget metric."""
+    warm_start: bool = attrs.field(default=False, validator=_bool)
+    """Loops after the first start each fold from the same fold's final weights of the loop before and
+    train the profile's ``warm_epochs`` (docs/warm-start.md); off: every loop trains from scratch."""
+    ensemble: str = attrs.field(default="folds")
+    """The models that validate and score the pool: ``folds`` (one per trained fold) or ``snapshots``
+    (the profile's ``snapshots`` checkpoints of each trained fold; ``train_folds`` defaults to 1)."""
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
@@ -212,6 +222,15 @@ class ExperimentConfig:
                 "intensity_foreground",
                 f"must be one of {', '.join(FOREGROUND_MODES)}, got {self.intensity_foreground!r}",
             )
+        if self.ensemble not in ENSEMBLES:
+            _fail("ensemble", f"must be one of {', '.join(ENSEMBLES)}, got {self.ensemble!r}")
+        if self.warm_start or self.ensemble != "folds":
+            from nnactive_core.nnunet.schedules import training_schedule
+
+            try:
+                training_schedule(_profile(self), warm=self.warm_start, snapshots=self.snapshots)
+            except ValueError as error:
+                _fail("training_overrides", str(error))
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             _fail("device", f"must be a torch device string such as 'cpu' or 'cuda:0', got {self.device!r}")
         self._check_budget()
@@ -256,7 +275,18 @@ class ExperimentConfig:
 
     @property
     def trained_folds(self) -> tuple[int, ...]:
-        return tuple(range(self.train_folds if self.train_folds is not None else self.folds))
+        default = 1 if self.ensemble == "snapshots" else self.folds
+        return tuple(range(self.train_folds if self.train_folds is not None else default))
+
+    @property
+    def snapshots(self) -> int:
+        """Ensemble members per trained fold (1 unless ``ensemble`` is ``snapshots``)."""
+        return _profile(self).snapshots if self.ensemble == "snapshots" else 1
+
+    @property
+    def warm_epochs(self) -> int | None:
+        """Epochs of a warm-started fold (None without ``warm_start``)."""
+        return _profile(self).warm_training_epochs if self.warm_start else None
 
     @property
     def queries(self) -> int:
@@ -333,14 +363,29 @@ def profile_mirroring(config: ExperimentConfig, field: str) -> bool:
     return bool(getattr(profile, field) and profile.mirroring)
 
 
+def _profile(config: ExperimentConfig):
+    from nnactive_core.nnunet.profiles import get_profile
+
+    try:
+        return get_profile(config.training_profile, **config.training_overrides)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"experiment config field 'training_overrides': {error}") from None
+
+
 def format_name(config: ExperimentConfig) -> str:
-    """``<Base>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N``."""
+    """``<Base>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N``, then only for options
+    that differ from the established loop ``__ws-<warm epochs>`` (warm start) and ``__ens-<ensemble>``."""
     patch = "_".join(str(v) for v in config.patch_size)
-    return (
+    name = (
         f"{config.base_short_name}__patch-{patch}__sb-{config.starting_budget}__sbs-{config.sbs}"
         f"__qs-{config.query_size}__unc-{config.strategy}__seed-{config.seed}"
         f"{budget_name_part(config)}"
     )
+    if config.warm_start:
+        name += f"__ws-{config.warm_epochs}"
+    if config.ensemble != "folds":
+        name += f"__ens-{config.ensemble}"
+    return name
 
 
 def _amount(value: float) -> str:
@@ -379,6 +424,10 @@ class ParsedName:
     budget_metric: str | None = None
     query_budget: float | None = None
     starting_query_budget: float | None = None
+    warm_epochs: int | None = None
+    """``__ws-N``: a warm-started experiment (None: every loop trains from scratch)."""
+    ensemble: str | None = None
+    """``__ens-<ensemble>``: a non-default ensemble (None: ``folds``)."""
 
     def budget_fields(self) -> dict[str, Any]:
         """The budget fields of a config with this name (none for an unbudgeted name)."""
@@ -399,10 +448,15 @@ class ParsedName:
             and self.query_size == config.query_size
             and self.strategy == config.strategy
             and self.seed == config.seed
+            and self.warm_epochs == config.warm_epochs
+            and (self.ensemble or "folds") == config.ensemble
         )
 
 
-NAME_FORM = "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N[__bm-<metric>-qbN[-sbN]]"
+NAME_FORM = (
+    "<Dataset>__patch-Z_Y_X__sb-<start>__sbs-N__qs-N__unc-<strategy>__seed-N"
+    "[__bm-<metric>-qbN[-sbN]][__ws-N][__ens-<ensemble>]"
+)
 _NAME_PARTS = (
     ("patch", r"\d+_\d+_\d+", "the patch size Z_Y_X"),
     ("sb", r".+", "the starting budget strategy"),
@@ -410,6 +464,15 @@ _NAME_PARTS = (
     ("qs", r"\d+", "the query size, an integer"),
     ("unc", r".+", "the query strategy"),
     ("seed", r"-?\d+", "the seed, an integer"),
+)
+_OPTIONAL_PARTS = (
+    (
+        "bm",
+        r"[a-z0-9][a-z0-9_\-]*?-qb\d+(?:\.\d+)?(?:-sb\d+(?:\.\d+)?)?",
+        "the budget metric, '-qb' and the query budget, optionally '-sb' and the starting budget",
+    ),
+    ("ws", r"\d+", "the epochs of a warm-started fold, an integer"),
+    ("ens", "|".join(e for e in ENSEMBLES if e != "folds"), f"an ensemble ({', '.join(ENSEMBLES[1:])})"),
 )
 
 
@@ -427,17 +490,19 @@ def _name_problem(name: str) -> str:
         if not re.fullmatch(pattern, part[len(key) + 1 :]):
             return f"part {index + 1} {part!r}: after '{key}-' should come {meaning}"
     rest = parts[len(_NAME_PARTS) + 1 :]
-    if rest and rest[0].startswith("bm-"):
-        if not _BUDGET_PART.fullmatch(rest[0]):
-            return (
-                f"part {len(_NAME_PARTS) + 2} {rest[0]!r}: after 'bm-' should come the budget metric, "
-                "'-qb' and the query budget, optionally '-sb' and the starting budget"
-            )
-        rest = rest[1:]
-    return f"unexpected text after the seed: {'__'.join(rest)!r}"
-
-
-_BUDGET_PART = re.compile(r"bm-[a-z0-9][a-z0-9_\-]*?-qb\d+(?:\.\d+)?(?:-sb\d+(?:\.\d+)?)?")
+    optional = list(_OPTIONAL_PARTS)
+    for index, part in enumerate(rest, start=len(_NAME_PARTS) + 2):
+        keys = [key for key, _, _ in optional]
+        key = part.split("-", 1)[0]
+        if key not in keys:
+            extra = "__".join(rest[index - len(_NAME_PARTS) - 2 :])
+            expected = " or ".join(f"'{k}-...'" for k in keys) or "nothing"
+            return f"unexpected text after the seed: {extra!r} (expected {expected}, in this order)"
+        _, pattern, meaning = optional[keys.index(key)]
+        if not re.fullmatch(pattern, part[len(key) + 1 :]):
+            return f"part {index} {part!r}: after '{key}-' should come {meaning}"
+        optional = optional[keys.index(key) + 1 :]
+    return "it does not match the form"
 
 
 def _number(text: str | None) -> float | None:
@@ -466,6 +531,8 @@ def parse_name(name: str) -> ParsedName:
         budget_metric=match["budget_metric"],
         query_budget=_number(match["query_budget"]),
         starting_query_budget=_number(match["starting_query_budget"]),
+        warm_epochs=int(match["warm_epochs"]) if match["warm_epochs"] is not None else None,
+        ensemble=match["ensemble"],
     )
 
 

@@ -124,13 +124,28 @@ EpochDone = Callable[[int, int, float], None]
 """``on_epoch(epoch, epochs, train_loss)`` after each epoch (``epoch`` counted from 0, as nnU-Net does)."""
 
 
+def warm_start_checkpoint(layout: ExperimentLayout, config: ExperimentConfig, loop: int, fold: int):
+    """The checkpoint fold ``fold`` of ``loop`` starts from: the same fold's final weights of the loop
+    before, archived after its annotate step (None: train from scratch)."""
+    from nnactive_core.nnunet.fold_models import CHECKPOINT
+
+    if not config.warm_start or loop == 0:
+        return None
+    return archived_model_folder(layout, loop - 1) / f"fold_{fold}" / CHECKPOINT
+
+
 def train_fold(
     layout: ExperimentLayout, config: ExperimentConfig, loop: int, fold: int, device: str, on_epoch: EpochDone
 ) -> float:
-    """Train one fold from scratch, seeded by (experiment seed, loop, fold); returns the last loss."""
+    """Train one fold, seeded by (experiment seed, loop, fold), from scratch or warm-started
+    (:func:`warm_start_checkpoint`); returns the last loss."""
+    from nnactive_core.nnunet.schedules import training_schedule
     from nnactive_core.nnunet.training import train_fold as nnunet_train_fold
 
     training = profile(config)
+    start_from = warm_start_checkpoint(layout, config, loop, fold)
+    schedule = training_schedule(training, warm=start_from is not None, snapshots=config.snapshots)
+    epochs = schedule.epochs if schedule is not None else training.epochs
     with warnings.catch_warnings():
         # nnU-Net's pseudo Dice divides by zero for classes absent from a validation batch: expected
         # with few annotated patches, and noise on the console
@@ -143,14 +158,16 @@ def train_fold(
             seed=config.seed,
             loop=loop,
             device=device,
-            on_epoch=lambda epoch, loss: on_epoch(epoch, training.epochs, loss),
+            on_epoch=lambda epoch, loss: on_epoch(epoch, epochs, loss),
+            start_from=start_from,
+            snapshots=config.snapshots,
         )
     return result.losses[-1] if result.losses else float("nan")
 
 
 def archive_models(layout: ExperimentLayout, loop: int) -> None:
-    """Keep loop k's models as ``loop_XXX__<trainer folder>`` so the next loop trains afresh; a repeat
-    after a kill finds them already moved."""
+    """Keep loop k's models as ``loop_XXX__<trainer folder>`` so the next loop trains afresh (or, warm
+    started, from them); a repeat after a kill finds them already moved."""
     current, target = model_folder(layout), archived_model_folder(layout, loop)
     if current.is_dir():
         if target.exists():
@@ -198,6 +215,7 @@ def validate(
         device=device,
         tile_step_size=config.val_tile_step,
         mirroring=config.val_mirroring,
+        snapshots=config.snapshots,
     )
 
 
@@ -223,6 +241,7 @@ def pool_inputs(
         mirroring=config.query_mirroring,
         dtype=config.probability_dtype,
         capture_features=requires_features,
+        snapshots=config.snapshots,
     )
     cases = dataset.pool_cases()
     stream = predictor.predict_cases((case, dataset.image_files(case)) for case in cases)

@@ -14,6 +14,15 @@ from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager
 from nnactive_core.io import read_json
 
 CHECKPOINT = "checkpoint_final.pth"
+SNAPSHOT = "checkpoint_snapshot_{index}.pth"
+"""Snapshot ``index`` (from 0) of a snapshot-ensemble training; its last member is :data:`CHECKPOINT`."""
+
+
+def member_checkpoints(folds: Sequence[int], snapshots: int = 1, checkpoint_name: str = CHECKPOINT):
+    """``fold_k/<file>`` of every ensemble member, fold by fold: each fold's ``snapshots - 1`` snapshot
+    checkpoints in training order, then its final one."""
+    names = [SNAPSHOT.format(index=index) for index in range(snapshots - 1)] + [checkpoint_name]
+    return [(fold, f"fold_{fold}/{name}") for fold in folds for name in names]
 
 
 @attrs.define(kw_only=True)
@@ -43,9 +52,11 @@ def load_fold_models(
     *,
     device: torch.device,
     checkpoint_name: str = CHECKPOINT,
+    snapshots: int = 1,
 ) -> FoldModels:
     """Read ``folds`` of ``model_dir`` with ``torch.load(weights_only=True)`` and build the network once
-    (on ``device``, in eval mode, without deep supervision)."""
+    (on ``device``, in eval mode, without deep supervision). With ``snapshots > 1`` each fold gives that
+    many members (:func:`member_checkpoints`)."""
     model_dir = Path(model_dir)
     if not folds:
         raise ValueError("at least one fold is needed for prediction")
@@ -56,8 +67,8 @@ def load_fold_models(
     dataset_json = read_json(model_dir / "dataset.json", expect=dict)
 
     parameters, mirror_axes, configuration, trainer_name = [], None, None, ""
-    for fold in folds:
-        path = model_dir / f"fold_{fold}" / checkpoint_name
+    for fold, member in member_checkpoints(folds, snapshots, checkpoint_name):
+        path = model_dir / member
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: fold {fold} is not trained")
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)

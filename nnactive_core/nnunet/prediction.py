@@ -85,7 +85,9 @@ class _TilePredictor(nnUNetPredictor):
 
 
 class EnsemblePredictor:
-    """Predict pool cases with the fold ensemble of ``model_dir`` (see :func:`training.model_folder`).
+    """Predict pool cases with the fold ensemble of ``model_dir`` (see :func:`training.model_folder`);
+    with ``snapshots > 1`` every fold gives its snapshot checkpoints as members, so the stack has
+    ``len(folds) * snapshots`` members and every score strategy reads it as a fold ensemble.
 
     ``dtype``: float16 (default) or float32 probabilities. ``memory_limit_bytes``: largest stack kept in
     RAM (default: a quarter of the memory available when the case starts); larger stacks are spilled to
@@ -107,6 +109,7 @@ class EnsemblePredictor:
         spill_dir: Path | None = None,
         capture_features: bool = False,
         checkpoint_name: str = CHECKPOINT,
+        snapshots: int = 1,
     ):
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.dtype = np.dtype(dtype)
@@ -115,7 +118,7 @@ class EnsemblePredictor:
         self.memory_limit_bytes = memory_limit_bytes
         self.spill_dir = spill_dir
         self.models: FoldModels = load_fold_models(
-            model_dir, folds, device=self.device, checkpoint_name=checkpoint_name
+            model_dir, folds, device=self.device, checkpoint_name=checkpoint_name, snapshots=snapshots
         )
         if mirroring and self.models.mirror_axes is None:
             raise ValueError(

@@ -80,6 +80,20 @@ class TrainingProfile:
     """Write ``checkpoint_latest.pth`` every N epochs (None: only ``checkpoint_final.pth``)."""
     plot_progress: bool = False
     """nnU-Net's ``progress.png`` after every epoch (seconds per epoch on a CPU)."""
+    warm_epochs: int | None = attrs.field(default=None, validator=_positive)
+    """Epochs of a warm-started fold (experiment option ``warm_start``; None: a third of ``epochs``,
+    at least 2). Loop 0 always trains ``epochs`` from scratch."""
+    warm_up_epochs: int = attrs.field(default=1, validator=_non_negative)
+    """Epochs of linear learning-rate warm-up at the start of a warm-started fold."""
+    warm_learning_rate: float | None = attrs.field(default=None, validator=_positive)
+    """Initial learning rate of a warm-started fold (None: ``learning_rate``)."""
+    snapshots: int = attrs.field(default=3, validator=_positive)
+    """Members of a snapshot ensemble (experiment option ``ensemble = "snapshots"``): the weights at the
+    ends of the last ``snapshots`` learning-rate cycles of one training."""
+
+    @property
+    def warm_training_epochs(self) -> int:
+        return self.warm_epochs if self.warm_epochs is not None else max(2, self.epochs // 3)
 
 
 PROFILES: dict[str, TrainingProfile] = {

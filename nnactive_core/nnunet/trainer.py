@@ -13,7 +13,11 @@ after construction, so one class serves every setting. Differences from upstream
 - no ``checkpoint_best.pth``; ``checkpoint_final.pth`` always, ``checkpoint_latest.pth`` only every
   ``profile.save_every`` epochs; ``progress.png`` only with ``profile.plot_progress``;
 - a per-epoch callback ``on_epoch(epoch, train_loss)``; console output only when ``verbose``;
-- checkpoints hold only tensors and plain Python values, so ``torch.load(weights_only=True)`` reads them.
+- checkpoints hold only tensors and plain Python values, so ``torch.load(weights_only=True)`` reads them;
+- options (off by default, where the training is upstream's): start from another checkpoint's network
+  weights (a warm start; optimizer and momentum start fresh), a
+  :class:`~nnactive_core.nnunet.schedules.LearningRateSchedule` instead of upstream's poly decay, and
+  snapshot checkpoints (:data:`~nnactive_core.nnunet.fold_models.SNAPSHOT`) at the ends of its cycles.
 
 Checkpoints name the trainer ``nnActiveTrainer``; nnU-Net's own CLI loads them where its trainer lookup
 finds this class (``nnUNet_extTrainer``). The architecture is upstream's, so inference needs nothing
@@ -25,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,7 +44,9 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnactive_core.nnunet.checkpoints import save_checkpoint
 from nnactive_core.nnunet.environment import augmentation_workers
+from nnactive_core.nnunet.fold_models import SNAPSHOT
 from nnactive_core.nnunet.profiles import TrainingProfile
+from nnactive_core.nnunet.schedules import LearningRateSchedule, ScheduledLR
 
 EpochCallback = Callable[[int, float], None]
 
@@ -143,11 +150,26 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         self.plot_progress = True
         self.epoch_callback: EpochCallback | None = None
         self.save_every = 10**9
+        self.schedule: LearningRateSchedule | None = None
+        self.start_weights: Path | None = None
+        self.snapshot_epochs: tuple[int, ...] = ()
 
     def configure(
-        self, profile: TrainingProfile, *, on_epoch: EpochCallback | None = None, verbose: bool = False
+        self,
+        profile: TrainingProfile,
+        *,
+        on_epoch: EpochCallback | None = None,
+        verbose: bool = False,
+        schedule: LearningRateSchedule | None = None,
+        start_weights: Path | None = None,
+        snapshots: int = 1,
     ):
-        """Apply a training profile (run before :meth:`initialize`; network fields live in the plans)."""
+        """Apply a training profile (run before :meth:`initialize`; network fields live in the plans).
+
+        ``schedule`` replaces the profile's epochs, learning rate and upstream's poly decay;
+        ``start_weights`` is a checkpoint whose network weights the training starts from;
+        ``snapshots > 1`` saves ``checkpoint_snapshot_<i>.pth`` at the ends of the schedule's last
+        cycles but one (the last member is ``checkpoint_final.pth``)."""
         if self.was_initialized:
             raise RuntimeError("configure the trainer before it is initialized")
         self.num_epochs = profile.epochs
@@ -162,6 +184,30 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         self.save_every = profile.save_every if profile.save_every is not None else 10**9
         self.epoch_callback = on_epoch
         self.verbose = verbose
+        self.schedule = schedule
+        if schedule is not None:
+            self.num_epochs = schedule.epochs
+            self.initial_lr = schedule.initial
+        if snapshots > 1:
+            ends = schedule.cycle_ends if schedule is not None else ()
+            if len(ends) < snapshots:
+                raise ValueError(f"{snapshots} snapshots need a schedule of at least {snapshots} cycles")
+            self.snapshot_epochs = ends[-snapshots:-1]
+        self.start_weights = start_weights
+
+    def initialize(self):
+        first = not self.was_initialized
+        super().initialize()
+        if first and self.start_weights is not None:
+            checkpoint = torch.load(self.start_weights, map_location=self.device, weights_only=True)
+            network = self.network.module if self.is_ddp else self.network
+            getattr(network, "_orig_mod", network).load_state_dict(checkpoint["network_weights"])
+
+    def configure_optimizers(self):
+        optimizer, scheduler = super().configure_optimizers()
+        if self.schedule is None:
+            return optimizer, scheduler
+        return optimizer, ScheduledLR(optimizer, self.schedule)
 
     def print_to_log_file(self, *args, also_print_to_console=True, add_timestamp=True):
         super().print_to_log_file(
@@ -300,6 +346,9 @@ class nnActiveTrainer(nnUNetTrainer):  # noqa: N801 - nnU-Net names trainers in 
         self.print_to_log_file(f"Epoch time: {np.round(seconds, decimals=2)} s")
         if (epoch + 1) % self.save_every == 0 and epoch != self.num_epochs - 1:
             self.save_checkpoint(f"{self.output_folder}/checkpoint_latest.pth")
+        if epoch in self.snapshot_epochs:
+            index = self.snapshot_epochs.index(epoch)
+            self.save_checkpoint(f"{self.output_folder}/{SNAPSHOT.format(index=index)}")
         if self.plot_progress and self.local_rank == 0:
             self.logger.plot_progress_png(self.output_folder)
         if self.epoch_callback is not None:

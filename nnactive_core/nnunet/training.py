@@ -26,6 +26,7 @@ from nnactive_core.nnunet.fold_models import CHECKPOINT
 from nnactive_core.nnunet.plans import CONFIGURATION, PLANS, load_plans
 from nnactive_core.nnunet.preprocessing import preprocessed_cases
 from nnactive_core.nnunet.profiles import TrainingProfile
+from nnactive_core.nnunet.schedules import training_schedule
 from nnactive_core.nnunet.trainer import EpochCallback, nnActiveTrainer
 from nnactive_core.threads import torch_threads
 
@@ -64,8 +65,11 @@ def build_trainer(
     on_epoch: EpochCallback | None = None,
     configuration: str = CONFIGURATION,
     verbose: bool = False,
+    start_from: Path | None = None,
+    snapshots: int = 1,
 ) -> nnActiveTrainer:
-    """An un-initialised trainer for ``fold`` of a prepared and preprocessed dataset."""
+    """An un-initialised trainer for ``fold`` of a prepared and preprocessed dataset (``start_from``: a
+    checkpoint to warm-start from; ``snapshots``: members of a snapshot ensemble)."""
     plans = load_plans(folders, dataset)
     plans["continue_training"] = False  # nnUNetTrainer.__init__ pops this key
     dataset_json = load_json(str(folders.preprocessed_dataset(dataset) / "dataset.json"))
@@ -73,7 +77,14 @@ def build_trainer(
         trainer = nnActiveTrainer(
             plans=plans, configuration=configuration, fold=fold, dataset_json=dataset_json, device=device
         )
-    trainer.configure(profile, on_epoch=on_epoch, verbose=verbose)
+    trainer.configure(
+        profile,
+        on_epoch=on_epoch,
+        verbose=verbose,
+        schedule=training_schedule(profile, warm=start_from is not None, snapshots=snapshots),
+        start_weights=start_from,
+        snapshots=snapshots,
+    )
     return trainer
 
 
@@ -89,9 +100,14 @@ def train_fold(
     on_epoch: EpochCallback | None = None,
     configuration: str = CONFIGURATION,
     verbose: bool = False,
+    start_from: Path | None = None,
+    snapshots: int = 1,
 ) -> FoldResult:
-    """Train ``fold`` from scratch on the cases of ``splits_final.json`` and return its per-epoch losses
-    and final checkpoint. An existing ``fold_<fold>`` folder is replaced.
+    """Train ``fold`` on the cases of ``splits_final.json`` and return its per-epoch losses and final
+    checkpoint. An existing ``fold_<fold>`` folder is replaced. The training starts from scratch, or
+    from the network weights of the checkpoint ``start_from`` (a warm start, with the profile's warm
+    schedule: :func:`training_schedule`); ``snapshots > 1`` also keeps that many members of a snapshot
+    ensemble (:func:`~nnactive_core.nnunet.fold_models.member_checkpoints`).
 
     ``on_epoch(epoch, mean_train_loss)`` is called after every epoch (for progress bars). nnU-Net's
     console output is shown only with ``verbose``; its log file is written either way."""
@@ -109,6 +125,8 @@ def train_fold(
         raise FileNotFoundError(
             f"fold {fold} of {splits} uses cases that are not preprocessed: {', '.join(missing)}"
         )
+    if start_from is not None and not Path(start_from).is_file():
+        raise FileNotFoundError(f"{start_from} not found: no model to warm-start fold {fold} from")
     fold_dir = model_folder(folders, dataset, configuration) / f"fold_{fold}"
     if fold_dir.exists():
         shutil.rmtree(fold_dir)
@@ -124,6 +142,8 @@ def train_fold(
         on_epoch=on_epoch,
         configuration=configuration,
         verbose=verbose,
+        start_from=start_from,
+        snapshots=snapshots,
     )
     workers = str(augmentation_workers(device))
     # no stdout redirection here: the caller's progress display writes to stdout from on_epoch

@@ -39,13 +39,17 @@ def validate_ensemble(
     tile_step_size: float = 0.5,
     mirroring: bool = True,
     checkpoint_name: str = CHECKPOINT,
+    snapshots: int = 1,
 ) -> dict:
-    """Predict every ``(case_id, image_files, label_file)`` with the ensemble of ``folds``, write the
+    """Predict every ``(case_id, image_files, label_file)`` with the ensemble of ``folds`` (each with
+    ``snapshots`` members: :func:`~nnactive_core.nnunet.fold_models.member_checkpoints`), write the
     segmentations to ``prediction_folder`` and nnU-Net's ``summary.json`` to ``summary_file`` (both
     atomically). Mirroring applies only if the models were trained with mirror axes. Returns the summary
     (label keys as ints, as nnU-Net returns it)."""
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    models = load_fold_models(model_dir, folds, device=device, checkpoint_name=checkpoint_name)
+    models = load_fold_models(
+        model_dir, folds, device=device, checkpoint_name=checkpoint_name, snapshots=snapshots
+    )
     with redirect_stdout(StringIO()):  # a notice about on-device prediction, printed for every CPU
         predictor = nnUNetPredictor(
             tile_step_size=tile_step_size,

@@ -61,3 +61,17 @@ def test_different_settings_are_never_merged_and_hashed_when_names_collide():
     differing = differing_fields(settings)
     hashed = next(s for s in colliding if s.fields.get("free_overlap") == 0.2)
     assert differing[hashed.label]["free_overlap"] == 0.2
+
+
+def test_a_config_from_before_warm_start_and_ensemble_is_the_default_setting_and_warm_runs_are_apart():
+    settings = group_settings(
+        [
+            _experiment("old"),
+            _experiment("new", warm_start=False, ensemble="folds"),
+            _experiment("warm", warm_start=True),
+            _experiment("snapshots", ensemble="snapshots"),
+        ]
+    )
+    assert sorted(len(s.experiments) for s in settings) == [1, 1, 2]
+    merged = next(s for s in settings if len(s.experiments) == 2)
+    assert [e.folder.name for e in merged.experiments] == ["new", "old"]

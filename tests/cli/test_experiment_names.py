@@ -148,3 +148,30 @@ def test_the_demo_prints_the_exports_the_summary_and_every_plot(tmp_path, fake, 
         "visualize-queries", "--experiment", layout.folder, "--output", tmp_path / "demo" / "pictures"
     )
     assert pictures.exit_code == 0, pictures.output
+
+
+def test_a_warm_started_snapshot_experiment_is_set_up_from_its_name_and_by_options(roots, fake):
+    name = f"{NAME}__ws-4__ens-snapshots"
+    result = invoke("setup", "--experiment", name, "--loops", "2", "--folds", "2", "--profile", "tiny")
+    assert result.exit_code == 0, result.output
+    (layout,) = list_experiments(roots)
+    config = ExperimentConfig.load(layout.results)
+    assert (config.warm_start, config.ensemble, config.name()) == (True, "snapshots", name)
+    refused = invoke("setup", "--experiment", f"{NAME}__ws-4", "--warm-start")
+    assert refused.exit_code == 2 and "the experiment name gives --warm-start" in refused.output
+    options = ["-d", "900", "--strategy", "random", "--starting-budget", "random", "--query-size", "2"]
+    result = invoke(
+        "setup",
+        *options,
+        "--patch-size",
+        "4",
+        "--folds",
+        "2",
+        "--profile",
+        "tiny",
+        "--warm-start",
+        "--train-option",
+        "warm_epochs=5",
+    )
+    assert result.exit_code == 0, result.output
+    assert any(layout.name.endswith("__seed-12345__ws-5") for layout in list_experiments(roots))

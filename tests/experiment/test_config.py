@@ -293,3 +293,99 @@ def test_invalid_budgets_name_the_field(changes, message):
 def test_a_wrong_budget_part_is_named():
     with pytest.raises(ValueError, match="part 8 'bm-x-5': after 'bm-' should come the budget metric"):
         parse_name("H__patch-1_2_3__sb-x__sbs-4__qs-4__unc-r__seed-1__bm-x-5")
+
+
+def test_warm_start_and_snapshots_extend_the_name_and_round_trip():
+    default = make(training_profile="tiny")
+    assert "__seed-12345" == default.name()[-len("__seed-12345") :]
+    warm = make(training_profile="tiny", warm_start=True)
+    assert warm.name() == default.name() + "__ws-4"
+    both = make(
+        training_profile="tiny", training_overrides={"warm_epochs": 6}, warm_start=True, ensemble="snapshots"
+    )
+    assert both.name() == default.name() + "__ws-6__ens-snapshots"
+    snapshots = make(training_profile="tiny", ensemble="snapshots")
+    assert snapshots.name() == default.name() + "__ens-snapshots"
+    for config in (default, warm, both, snapshots):
+        parsed = parse_name(config.name())
+        assert parsed.matches(config)
+        assert parse_name(f"Dataset004_{config.name()}") == parsed
+    assert (parse_name(both.name()).warm_epochs, parse_name(both.name()).ensemble) == (6, "snapshots")
+    assert (parse_name(default.name()).warm_epochs, parse_name(default.name()).ensemble) == (None, None)
+    assert not parse_name(default.name()).matches(warm)
+    assert not parse_name(warm.name()).matches(both)
+    assert not parse_name(default.name()).matches(snapshots)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "problem"),
+    [
+        ("__ws-x", "part 8 'ws-x': after 'ws-' should come the epochs of a warm-started fold, an integer"),
+        ("__ens-folds", "part 8 'ens-folds': after 'ens-' should come an ensemble (snapshots)"),
+        ("__ens-snapshots__ws-3", "unexpected text after the seed: 'ws-3' (expected nothing, in this order)"),
+        (
+            "__bogus-1",
+            "unexpected text after the seed: 'bogus-1' (expected 'bm-...' or 'ws-...' or 'ens-...'",
+        ),
+    ],
+)
+def test_a_wrong_optional_name_part_is_named(suffix, problem):
+    with pytest.raises(ValueError, match="is not an experiment name of the form") as raised:
+        parse_name("H__patch-1_2_3__sb-x__sbs-4__qs-4__unc-r__seed-1" + suffix)
+    assert problem in str(raised.value)
+
+
+def test_snapshots_train_one_fold_by_default_with_the_profiles_members():
+    config = make(training_profile="tiny", ensemble="snapshots")
+    assert (config.trained_folds, config.snapshots) == ((0,), 3)
+    config = make(
+        training_profile="tiny", ensemble="snapshots", train_folds=2, training_overrides={"snapshots": 2}
+    )
+    assert (config.trained_folds, config.snapshots) == ((0, 1), 2)
+    assert (make().snapshots, make().warm_epochs) == (1, None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"ensemble": "dropout"}, "'ensemble': must be one of folds, snapshots, got 'dropout'"),
+        ({"warm_start": "yes"}, "'warm_start': must be true or false"),
+        (
+            {"warm_start": True, "ensemble": "snapshots", "training_overrides": {"warm_epochs": 3}},
+            "3 epochs cannot hold 1 warm-up epochs and 3 cycles",
+        ),
+    ],
+)
+def test_invalid_warm_start_and_ensemble_settings_name_the_field(changes, problem):
+    with pytest.raises(ConfigError, match="experiment config field") as raised:
+        make(training_profile="tiny", **changes)
+    assert problem in str(raised.value)
+
+
+def test_a_config_json_written_before_these_options_loads_with_the_established_loop(tmp_path):
+    payload = make().to_json()
+    del payload["warm_start"], payload["ensemble"]
+    (tmp_path / "config.json").write_text(json.dumps(payload))
+    config = ExperimentConfig.load(tmp_path)
+    assert (config.warm_start, config.ensemble, config.trained_folds) == (False, "folds", (0, 1, 2, 3, 4))
+    assert config.name() == make().name()
+
+
+def test_a_name_with_a_budget_and_cheaper_loops_round_trips():
+    config = ExperimentConfig(
+        dataset="Dataset004_Demo",
+        strategy="random",
+        patch_size=(4, 4, 4),
+        query_size=4,
+        seed=7,
+        query_steps=3,
+        budget_metric="foreground_voxels",
+        query_budget=800,
+        starting_query_budget=600,
+        warm_start=True,
+        ensemble="snapshots",
+    )
+    name = format_name(config)
+    suffix = f"__seed-7__bm-foreground_voxels-qb800-sb600__ws-{config.warm_epochs}__ens-snapshots"
+    assert name.endswith(suffix)
+    assert parse_name(name).matches(config)

@@ -93,3 +93,16 @@ def test_experiments_starting_together_plan_their_base_dataset_once(tmp_path):
     assert [first.returncode, second.returncode] == [0, 0], outputs
     assert planned.read_text() == "1\n"
     assert "planning the base dataset" not in outputs[1]
+
+
+def test_warm_start_takes_the_same_folds_final_weights_of_the_loop_before(tmp_path):
+    layout = layout_in(tmp_path)
+    warm = small_config(warm_start=True)
+    archived = nnunet_steps.archived_model_folder(layout, 1)
+    assert nnunet_steps.warm_start_checkpoint(layout, warm, loop=2, fold=1) == (
+        archived / "fold_1" / "checkpoint_final.pth"
+    )
+    assert archived.name.startswith("loop_001__")
+    # loop 0, and every loop of an established experiment, train from scratch
+    assert nnunet_steps.warm_start_checkpoint(layout, warm, loop=0, fold=1) is None
+    assert nnunet_steps.warm_start_checkpoint(layout, small_config(), loop=2, fold=1) is None
