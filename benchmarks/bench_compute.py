@@ -20,8 +20,8 @@ sets class frequencies directly).
 
 Usage: ``python benchmarks/bench_compute.py [--quick] [--epochs N] [--loops 3] [--output DIR]
 [--json FILE] [--plot FILE] [--device cuda]``. ``--quick``: the demo dataset, pred_entropy, one seed
-and 6 instead of 24 epochs (what fits a shared CPU in about 20 minutes; too short to say much about
-quality). The full run (2 datasets x 2 strategies x 2 seeds x 3 modes = 24 experiments of 3 loops)
+and 6 instead of the demo's 40 epochs (what fits a shared CPU in about 20 minutes; too short to say
+much about quality). The full run (2 datasets x 2 strategies x 2 seeds x 3 modes = 24 experiments of 3 loops)
 is one command for a machine with time.
 """
 
@@ -48,7 +48,7 @@ STRATEGIES = ("pred_entropy", "random-label2")
 SEEDS = (12345, 1)
 TIME_GOAL = 0.5
 QUICK_EPOCHS = 6
-"""``--quick`` trains a quarter of the demo's 24 epochs: on 2 shared CPU cores a demo fold took 380 s."""
+"""``--quick`` trains 6 epochs, the demo 40: on 2 shared CPU cores a demo fold of 24 epochs took 380 s."""
 
 
 def experiment_config(
