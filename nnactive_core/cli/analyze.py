@@ -38,18 +38,35 @@ from nnactive_core.cli.completion import experiments
     help='Full-data mean Dice per base dataset: {"Dataset004_Hippocampus": 0.895} (or nnU-Net '
     "summaries), the c of the FG-efficiency fit  [default: the best observed Dice]",
 )
-def analyze(results: Path, output: Path, alpha: float, holm: bool, reference: Path | None) -> None:
+@click.option(
+    "--stop-when",
+    "stop_when",
+    default="stable",
+    metavar="stable[:THRESHOLD[,LOOPS]]",
+    help="The stopping rule stopping.csv applies to each run's recorded signal: where it would have "
+    "stopped and the Dice given up  [default: stable, i.e. stable:0.95,2]",
+)
+def analyze(
+    results: Path, output: Path, alpha: float, holm: bool, reference: Path | None, stop_when: str
+) -> None:
     """Learning curves, AUBC, FG efficiency, pairwise penalty matrices and rankings for every base
     dataset and setting found below --results, and summary.json (the main table, every plot written
     and what is missing) for scripts. Works on unfinished experiments."""
     from nnactive_core.analysis.report import AnalysisError, AnalysisOptions, load_references
     from nnactive_core.analysis.report import analyze as run_analysis
+    from nnactive_core.experiment.stopping import StopSpecError, parse_stop_when
+
+    try:
+        rule = parse_stop_when(stop_when)
+    except StopSpecError as error:
+        raise click.BadParameter(str(error), param_hint="'--stop-when'") from None
 
     if not results.is_dir():
         raise click.ClickException(f"--results {results}: no such folder")
     try:
         references = load_references(reference) if reference is not None else {}
-        report = run_analysis(results, output, AnalysisOptions(alpha=alpha, holm=holm, references=references))
+        options = AnalysisOptions(alpha=alpha, holm=holm, references=references, stop_rule=rule)
+        report = run_analysis(results, output, options)
     except AnalysisError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"main table: {report.main_table}")
