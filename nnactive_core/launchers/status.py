@@ -341,8 +341,9 @@ def dice_cell(dice: MeanDice | None) -> str:
 
 
 def progress_table(statuses: Sequence[ExperimentStatus]):
-    """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, state
-    and detail (the last error of a failed run, the holder of a running one)."""
+    """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, the
+    latest stop-set agreement (``stable``), state and detail (the last error of a failed run, the
+    holder of a running one)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -353,8 +354,8 @@ def progress_table(statuses: Sequence[ExperimentStatus]):
         ("step", "left"),
         ("budget (patches)", "right"),
         ("mean Dice", "right"),
-        ("stable", "right"),
         ("warnings", "right"),
+        ("stable", "right"),
         ("state", "left"),
         ("detail", "left"),
     ):
@@ -369,8 +370,8 @@ def progress_table(statuses: Sequence[ExperimentStatus]):
             status.step or "-",
             "-" if patches is None else f"{patches:,.0f}",
             dice_cell(latest.mean_dice),
-            agreement_cell(status.layout),
             Text(str(len(warnings)), style="yellow" if warnings else ""),
+            agreement_cell(status.layout),
             Text(status.state, style=STYLES.get(status.state, "")),
             Text(status.detail),
         )
