@@ -83,3 +83,18 @@ def e2e_grid(e2e_runs, e2e_base) -> Roots:
 def e2e_human(e2e_runs, e2e_base) -> Roots:
     """The reference experiment's settings with ``--annotator human``, not yet run."""
     return Roots(raw=e2e_base / "raw", data=e2e_base / "human", results=e2e_base / "human")
+
+
+STOP_RULE = "stable:0.01,1"
+"""Holds after loop 1 wherever the tiny models predict any foreground twice: the test is about what
+stopping does, the benchmark about when a useful threshold stops."""
+
+
+@pytest.fixture(scope="session")
+def e2e_stopped(e2e_runs, e2e_base) -> Roots:
+    """A 3-loop run of the placement strategy ``random`` with ``--stop-when``: it stops after loop 1."""
+    roots = Roots(raw=e2e_base / "raw", data=e2e_base / "stopped", results=e2e_base / "stopped")
+    arguments = [*run_arguments(strategy="random"), "--loops", "3", "--stop-when", STOP_RULE]
+    result = nnactive(["run", *arguments], roots)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return roots
