@@ -342,7 +342,9 @@ class Runner:
 
     def stopping_signal(self, loop: int, watch: stopping.StopSetWatch) -> str | None:
         """Record loop ``loop``'s signal (predicting the stop cases the query did not) and return why
-        the experiment stops here, if it does."""
+        the experiment stops here, if it does. ``timings.json`` gets the seconds the stop cases'
+        own prediction took (0 where the query predicted them all)."""
+        started = time.monotonic()
         missing = watch.missing()
         if missing:
             inputs = nnunet_steps.pool_inputs(
@@ -355,6 +357,7 @@ class Runner:
             )
             for name, case in zip(missing, inputs, strict=True):
                 watch.see(name, case.load_probabilities())
+        self.timings(loop).record(stop_set_prediction_seconds=time.monotonic() - started if missing else 0.0)
         record = stopping.record_loop(self.layout, self.config.stop_rule, loop, watch)
         self.reporter.say(stopping.signal_line(record))
         return record["stop"]

@@ -40,6 +40,7 @@ def test_a_placement_strategy_predicts_only_the_stop_set_at_each_query(tmp_path,
     assert layout.stop_set_predictions(0).is_file() and not layout.stability_file(2).exists()
     assert "loop 1: stop-set agreement 1.000 with loop 0" in "\n".join(lines)
     assert state.step == DONE and state.loop == 2 and state.stopped is None
+    assert json.loads(layout.timings_file(0).read_text())["stop_set_prediction_seconds"] > 0
 
 
 def test_a_score_strategy_reuses_its_pool_prediction(tmp_path, monkeypatch):
@@ -48,6 +49,7 @@ def test_a_score_strategy_reuses_its_pool_prediction(tmp_path, monkeypatch):
     layout, fake, _, _ = run(tmp_path, monkeypatch, strategy="pred_entropy")
     assert [call for call in fake.calls if call[0] == "predict"] == [("predict",)] * 2
     assert [record["agreement"] for record in experiment_signal(layout)] == [None, 1.0]
+    assert json.loads(layout.timings_file(0).read_text())["stop_set_prediction_seconds"] == 0.0
 
 
 def test_the_signal_changes_no_loop_file(tmp_path, monkeypatch):
