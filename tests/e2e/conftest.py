@@ -10,6 +10,7 @@ import pytest
 from e2e.runs import (
     KILL_POINTS,
     SECOND_STRATEGY,
+    STOP_RULE,
     STRATEGY,
     E2ERuns,
     Experiment,
@@ -83,11 +84,6 @@ def e2e_grid(e2e_runs, e2e_base) -> Roots:
 def e2e_human(e2e_runs, e2e_base) -> Roots:
     """The reference experiment's settings with ``--annotator human``, not yet run."""
     return Roots(raw=e2e_base / "raw", data=e2e_base / "human", results=e2e_base / "human")
-
-
-STOP_RULE = "stable:0.01,1"
-"""Holds after loop 1 wherever the tiny models predict any foreground twice: the test is about what
-stopping does, the benchmark about when a useful threshold stops."""
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from e2e.conftest import STOP_RULE
-from e2e.runs import experiment_in, nnactive, read_json
+from e2e.runs import STOP_RULE, experiment_in, nnactive, read_json
 
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.patches.patch import loop_files
