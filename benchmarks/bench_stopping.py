@@ -10,7 +10,8 @@ there, the full budget's Dice and the Dice given up. The runs are the shipped co
 
 Usage: ``python benchmarks/bench_stopping.py [--quick] [--loops 5] [--seeds 1 2] [--strategies random
 pred_entropy] [--rules stable stable:0.9,1] [--output DIR] [--json FILE]``. ``--quick`` (what fits 2
-CPU cores in minutes): 4 loops, one seed, 8 epochs per loop. Not run in CI; ``nox -s bench`` runs it.
+CPU cores in about 20 minutes): 4 loops of 10 patches, one seed, 2 epochs per loop. Not run in CI;
+``nox -s bench`` runs it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ import attrs
 
 DATASETS = {
     "demo": {},
-    "second": {"seed": 1, "size": 32, "n_cases": 16, "n_validation": 4},
+    "second": {"seed": 1, "size": 32, "n_cases": 12, "n_validation": 3},
 }
 """Dataset options over the demo's (``nnactive_core.experiment.demo.DEMO_DATA``); each in its own roots."""
 
 
-def run_one(folder: Path, dataset: str, strategy: str, seed: int, loops: int, epochs: int | None) -> Path:
+def run_one(
+    folder: Path,
+    dataset: str,
+    strategy: str,
+    seed: int,
+    loops: int,
+    epochs: int | None,
+    query_size: int | None,
+) -> Path:
     from nnactive_core.experiment.demo import demo_config
     from nnactive_core.experiment.layout import Roots
     from nnactive_core.experiment.runner import run_experiment
@@ -46,6 +55,7 @@ def run_one(folder: Path, dataset: str, strategy: str, seed: int, loops: int, ep
         config,
         dataset_options={**config.dataset_options, **DATASETS[dataset]},
         training_overrides=overrides,
+        query_size=query_size or config.query_size,
     )
     layout = setup_experiment(config, Roots.under(folder / dataset))
     run_experiment(layout, display=False, echo=lambda line: print(line, file=sys.stderr))
@@ -63,7 +73,10 @@ def class_balance(folder: Path, dataset: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4 loops, one seed, 8 epochs per loop.")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 loops of 10 patches, one seed, 2 epochs per loop."
+    )
+    parser.add_argument("--query-size", type=int, default=None, help="[the demo's: 20]")
     parser.add_argument("--loops", type=int, default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--epochs", type=int, default=None, help="Epochs per loop [the demo's: 24].")
@@ -75,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     loops = args.loops or (4 if args.quick else 5)
     seeds = args.seeds or ([1] if args.quick else [1, 2])
-    epochs = args.epochs or (8 if args.quick else None)
+    epochs = args.epochs or (2 if args.quick else None)
+    query_size = args.query_size or (10 if args.quick else None)
 
     import pandas as pd
 
@@ -94,23 +108,33 @@ def main(argv: list[str] | None = None) -> int:
         for dataset in args.datasets:
             for strategy in strategies:
                 for seed in seeds:
-                    results = run_one(folder, dataset, strategy, seed, loops, epochs)
+                    results = run_one(folder, dataset, strategy, seed, loops, epochs, query_size)
                     table = results_table([read_experiment(results)]).assign(dataset=dataset)
                     signal = ", ".join(
                         f"{row.loop}: {row.stop_agreement:.3f}"
                         for row in table.itertuples()
                         if row.stop_agreement is not None and row.stop_agreement == row.stop_agreement
                     )
-                    print(f"{dataset} {strategy} seed {seed}: agreement per loop {signal or '-'}")
+                    print(f"{dataset} {strategy} seed {seed}: agreement per loop {signal or '-'}", flush=True)
                     for rule in rules:
                         frames.append(stopping_table(table, rule).assign(dataset=dataset))
+                        row = frames[-1].iloc[0]
+                        print(
+                            f"  {rule.spec}: stop after loop {row.stop_loop} of {row.loops - 1}, Dice "
+                            f"{row.stop_dice:.3f} vs {row.final_dice:.3f} at the full budget "
+                            f"(given up {row.given_up:.3f})",
+                            flush=True,
+                        )
             print(f"class balance of {dataset} (pool, share of voxels): {class_balance(folder, dataset)}")
         frame = pd.concat(frames, ignore_index=True)
         columns = ["dataset", "strategy", "seed", "rule", "loops", "stop_loop", "stop_budget", "stop_dice"]
         columns += ["final_budget", "final_dice", "given_up"]
         frame = frame[columns]
         frame["budget_saved_pct"] = 100 * (1 - frame["stop_budget"] / frame["final_budget"])
-        print(f"epochs per loop: {epochs or 'the demo default (24)'}; loops: {loops}; seeds: {seeds}")
+        print(
+            f"epochs per loop: {epochs or 'the demo default (24)'}; query size: {query_size or 20}; "
+            f"loops: {loops}; seeds: {seeds}"
+        )
         print(frame.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
         print(f"total wall time: {time.monotonic() - started:.0f} s")
         if args.json:
