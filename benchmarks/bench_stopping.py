@@ -28,7 +28,7 @@ import attrs
 
 DATASETS = {
     "demo": {},
-    "second": {"seed": 1, "size": 32, "n_cases": 12, "n_validation": 3},
+    "second": {"seed": 1, "n_cases": 8, "n_validation": 3},
 }
 """Dataset options over the demo's (``nnactive_core.experiment.demo.DEMO_DATA``); each in its own roots."""
 
