@@ -1,7 +1,7 @@
 """When would the stopping signal have stopped, and what would it have cost?
 
 Runs full experiments (no ``--stop-when``) on the demo dataset and on a second generated dataset (the
-demo phantoms with another seed and size, so other structures and another class balance; both
+demo phantoms of another seed, 8 cases, so other structures and another class balance; both
 printed), per strategy and seed, then applies each stopping rule to every run's recorded signal
 (``loop_XXX/stability.json``) with the analysis's own code (:func:`nnactive_core.analysis.stopping.
 stopping_table`): the loop after which the rule would have stopped the run, the budget and mean Dice
