@@ -28,6 +28,7 @@ from nnactive_core.experiment.layout import (
     LOOP_FOLDER_PATTERN,
     PATHS_FILE,
     RAW_ENV,
+    STABILITY_FILE,
     STATE_FILE,
     SUMMARY_FILE,
     WARNINGS_FILE,
@@ -35,6 +36,7 @@ from nnactive_core.experiment.layout import (
     result_loops,
 )
 from nnactive_core.experiment.loop_warnings import LoopWarning, mean_dice, read_warnings
+from nnactive_core.experiment.stopping import read_stability
 from nnactive_core.io import JsonFileError, UnsafePathError, read_json
 from nnactive_core.nnunet.environment import NnunetFolders
 from nnactive_core.patches.patch import loop_files
@@ -45,6 +47,9 @@ FG_PERCENT = "pct_foreground_voxels"
 CLASS_DICE_PREFIX = "dice_"
 CUMULATIVE_PREFIX = "cum_"
 PERCENT_PREFIX = "pct_"
+STOP_AGREEMENT = "stop_agreement"
+STOP_DISAGREEMENT = "stop_disagreement"
+"""The stopping signal of the loop (:mod:`nnactive_core.experiment.stopping`); empty where none."""
 RUN_COLUMNS = ("experiment", "base", "strategy", "seed", "loop", BUDGET, "finished")
 
 
@@ -56,6 +61,8 @@ class LoopResult:
     budget: int | None
     warnings: tuple[LoopWarning, ...] = ()
     """What the loop's validation result warned about, as the run recorded it."""
+    stability: dict | None = None
+    """The stopping signal measured with the loop's models (``stability.json``; loops with a query)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -208,8 +215,22 @@ def read_experiment(folder: Path) -> ExperimentResults:
             problems.append(f"{loop_folder_name(number)}: no {COSTS_FILE} (no cost columns)")
         if budget is None:
             problems.append(f"{loop_folder_name(number)}: budget unknown (no {COSTS_FILE} and no loop file)")
-        loops.append(LoopResult(loop=number, summary=summary, costs=costs, budget=budget, warnings=warnings))
-    if isinstance(steps, int):
+        try:
+            stability = read_stability(loop_folder / STABILITY_FILE)
+        except JsonFileError as error:
+            stability = None
+            problems.append(f"{loop_folder_name(number)}: {STABILITY_FILE} unreadable: {error.reason}")
+        loops.append(
+            LoopResult(
+                loop=number,
+                summary=summary,
+                costs=costs,
+                budget=budget,
+                warnings=warnings,
+                stability=stability,
+            )
+        )
+    if isinstance(steps, int) and not state.get("stopped"):
         absent = [n for n in range(steps) if n not in loop_numbers]
         if absent:
             problems.append(f"loops without results: {', '.join(loop_folder_name(n) for n in absent)}")
@@ -244,6 +265,8 @@ def _loop_row(experiment: ExperimentResults, loop: LoopResult) -> dict[str, Any]
         BUDGET: loop.budget,
         "finished": experiment.finished,
         MEAN_DICE: mean_dice(loop.summary, experiment.label_names).reported,
+        STOP_AGREEMENT: (loop.stability or {}).get("agreement"),
+        STOP_DISAGREEMENT: (loop.stability or {}).get("disagreement"),
     }
     for key, entry in sorted(loop.summary.get("mean", {}).items()):
         name = experiment.label_names.get(str(key), f"label_{key}")

@@ -16,7 +16,8 @@ Output layout (``OUT`` is the output folder)::
     OUT/<base>/<setting>/               setting.json, results.csv, learning_curves.csv,
                                         dice_vs_budget.png, dice_vs_fg_voxels.png, aubc.csv,
                                         aubc_runs.csv, fg_efficiency.{csv,png}, ppm.{json,csv,png},
-                                        ranking_seeds.csv, per x metric (AnalysisOptions.x_metrics,
+                                        ranking_seeds.csv, stability.{csv,png}, stopping.csv,
+                                        per x metric (AnalysisOptions.x_metrics,
                                         default annotation_seconds) dice_vs_<metric>.{csv,png} and
                                         aubc_<metric>.csv (equal-cost ranking), and for budgeted
                                         runs budget_gap.{csv,png} (estimated vs charged per loop)
@@ -39,6 +40,7 @@ import attrs
 
 from nnactive_core.analysis import aubc as aubc_mod
 from nnactive_core.analysis import cost_axis, plots, rankings
+from nnactive_core.analysis import stopping as stopping_mod
 from nnactive_core.analysis.collect import (
     FG_PERCENT,
     MEAN_DICE,
@@ -52,6 +54,7 @@ from nnactive_core.analysis.fg_efficiency import efficiency_table
 from nnactive_core.analysis.ppm import PairwisePenaltyMatrix
 from nnactive_core.analysis.settings import Setting, differing_fields, group_settings
 from nnactive_core.experiment.loop_warnings import mean_dice
+from nnactive_core.experiment.stopping import StopRule
 from nnactive_core.io import JsonFileError, atomic_write_json, atomic_write_text, read_json
 
 ALL_BASES = "*"
@@ -72,6 +75,8 @@ class AnalysisOptions:
     x_metrics: tuple[str, ...] = attrs.field(default=DEFAULT_X_METRICS, converter=tuple)
     """Cost columns drawn as x axes beside the patches, with AUBC and ranking at equal cost
     (:mod:`nnactive_core.analysis.cost_axis`); runs without the column are noted and skipped."""
+    stop_rule: StopRule = attrs.field(factory=StopRule)
+    """The rule ``stopping.csv`` applies to every run's recorded signal."""
 
 
 @attrs.frozen(kw_only=True)
@@ -263,6 +268,7 @@ def _analyse_setting(
         collected.notes.append(
             f"{setting.label}: no costs.json with pool totals: no % foreground plots, no FG efficiency"
         )
+    _stopping(table, setting, folder, options, colors, collected)
     strategies = sorted(table["strategy"].unique())
     ppm_frame = None
     if len(strategies) > 1:
@@ -284,6 +290,18 @@ def _analyse_setting(
         for kind in ("aubc", "final"):
             per_setting = collected.scores[kind].setdefault(setting.label, {})
             per_setting[row["strategy"]] = row[f"{kind}_{MEAN_DICE}_mean"]
+
+
+def _stopping(table, setting: Setting, folder: Path, options: AnalysisOptions, colors, collected) -> None:
+    """The stopping signal's table and plot, and where the rule would have stopped each run."""
+    if not stopping_mod.has_signal(table):
+        collected.notes.append(f"{setting.label}: no stability.json: no stopping signal")
+        return
+    _csv(stopping_mod.signal_table(table), folder / "stability.csv")
+    _csv(stopping_mod.stopping_table(table, options.stop_rule), folder / "stopping.csv")
+    collected.plots.append(
+        stopping_mod.signal_plot(table, folder / "stability.png", _title(setting), colors, options.stop_rule)
+    )
 
 
 def _warning(

@@ -20,7 +20,9 @@ import attrs
 
 from nnactive_core.analysis.collect import ExperimentResults
 
-NOT_SETTING_FIELDS = frozenset({"seed", "strategy", "device"})
+NOT_SETTING_FIELDS = frozenset({"seed", "strategy", "device", "stop_when", "stop_set_size"})
+"""Fields that vary within a setting or change no loop that runs (a run stopped early by
+``stop_when`` belongs with the runs of its setting that went on)."""
 _DEFAULTS_FROM = {
     "starting_budget_size": "query_size",
     "patches_per_case": "query_size",

@@ -47,20 +47,40 @@ from nnactive_core.cli.completion import experiments
     help="Recorded cost column to plot Dice against, with AUBC and ranking at equal cost on a common "
     "cost grid (repeatable; e.g. foreground_voxels)  [default: annotation_seconds]",
 )
+@click.option(
+    "--stop-when",
+    "stop_when",
+    default="stable",
+    metavar="stable[:THRESHOLD[,LOOPS]]",
+    help="The stopping rule stopping.csv applies to each run's recorded signal: where it would have "
+    "stopped and the Dice given up  [default: stable, i.e. stable:0.95,2]",
+)
 def analyze(
-    results: Path, output: Path, alpha: float, holm: bool, reference: Path | None, x_metrics: tuple[str, ...]
+    results: Path,
+    output: Path,
+    alpha: float,
+    holm: bool,
+    reference: Path | None,
+    x_metrics: tuple[str, ...],
+    stop_when: str,
 ) -> None:
     """Learning curves, AUBC, FG efficiency, pairwise penalty matrices and rankings for every base
     dataset and setting found below --results, and summary.json (the main table, every plot written
     and what is missing) for scripts. Works on unfinished experiments."""
     from nnactive_core.analysis.report import AnalysisError, AnalysisOptions, load_references
     from nnactive_core.analysis.report import analyze as run_analysis
+    from nnactive_core.experiment.stopping import StopSpecError, parse_stop_when
+
+    try:
+        rule = parse_stop_when(stop_when)
+    except StopSpecError as error:
+        raise click.BadParameter(str(error), param_hint="'--stop-when'") from None
 
     if not results.is_dir():
         raise click.ClickException(f"--results {results}: no such folder")
     try:
         references = load_references(reference) if reference is not None else {}
-        options = AnalysisOptions(alpha=alpha, holm=holm, references=references)
+        options = AnalysisOptions(alpha=alpha, holm=holm, references=references, stop_rule=rule)
         if x_metrics:
             options = attrs.evolve(options, x_metrics=x_metrics)
         report = run_analysis(results, output, options)

@@ -99,7 +99,12 @@ def run_one(layout: ExperimentLayout, allow_version_change: bool, trackers: list
             err=True,
         )
         raise SystemExit(128 + signal_number(interrupt)) from None
-    if state.finished:
+    if state.stopped:
+        click.echo(
+            f"experiment {layout.folder} stopped early after loop {state.loop} ({state.stopped}); "
+            f"results in {layout.results}"
+        )
+    elif state.finished:
         click.echo(f"experiment {layout.folder} finished; results in {layout.results}")
 
 

@@ -32,6 +32,17 @@ def _default(field: str) -> str:
     return f"  [default: {value}]"
 
 
+def _stop_rule(parameter: click.Parameter, value: str | None) -> str | None:
+    from nnactive_core.experiment.stopping import StopSpecError, parse_stop_when
+
+    if value is not None:
+        try:
+            parse_stop_when(value)
+        except StopSpecError as error:
+            raise click.BadParameter(str(error), param=parameter) from None
+    return value
+
+
 REQUIRED = "[required, unless --experiment or a --config file gives it]"
 CONFIG_OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
     (
@@ -248,6 +259,25 @@ CONFIG_OPTIONS: list[tuple[tuple[str, ...], str, dict]] = [
             "type": click.Choice(["oracle", "human"]),
             "help": "Who labels queried patches: the ground-truth oracle, or people (`nnactive annotate`)."
             + _default("annotator"),
+        },
+    ),
+    (
+        ("--stop-when",),
+        "stop_when",
+        {
+            "metavar": "stable[:THRESHOLD[,LOOPS]]",
+            "callback": lambda context, parameter, value: _stop_rule(parameter, value),
+            "help": "End the experiment early once the stop-set agreement between consecutive loops was "
+            "at least THRESHOLD for LOOPS loops in a row (docs/stopping.md)  [default: run every loop; "
+            "stable alone is stable:0.95,2]",
+        },
+    ),
+    (
+        ("--stop-set-size",),
+        "stop_set_size",
+        {
+            "type": click.IntRange(min=1),
+            "help": "Pool cases the stopping signal is measured on." + _default("stop_set_size"),
         },
     ),
 ]

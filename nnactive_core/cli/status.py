@@ -49,6 +49,6 @@ def status(experiment: str | None, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    Console(width=max(100, Console().width)).print(progress_table(statuses))
+    Console(width=max(120, Console().width)).print(progress_table(statuses))
     for line in warning_lines(statuses):
         click.echo(line)

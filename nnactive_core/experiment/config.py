@@ -91,6 +91,17 @@ def _step(instance, attribute, value) -> None:
         _fail(attribute.name, f"must be a number in (0, 1], got {value!r}")
 
 
+def _stop_rule(field: str, value) -> None:
+    from nnactive_core.experiment.stopping import StopSpecError, parse_stop_when
+
+    if value is None:
+        return
+    try:
+        parse_stop_when(value)
+    except StopSpecError as error:
+        _fail(field, str(error))
+
+
 def _plugin_name(instance, attribute, value) -> None:
     if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9_\-]*$", value):
         _fail(attribute.name, f"must be a plugin name (lower case, digits, '-', '_'), got {value!r}")
@@ -204,6 +215,12 @@ class ExperimentConfig:
     ensemble: str = attrs.field(default="folds")
     """The models that validate and score the pool: ``folds`` (one per trained fold) or ``snapshots``
     (the profile's ``snapshots`` checkpoints of each trained fold; ``train_folds`` defaults to 1)."""
+    stop_when: str | None = attrs.field(default=None, validator=lambda i, a, v: _stop_rule(a.name, v))
+    """``stable[:threshold[,loops]]`` ends the experiment once its predictions on the stop set stopped
+    changing (:mod:`nnactive_core.experiment.stopping`); None runs every loop. It changes no loop that
+    runs, so it is not part of the experiment name."""
+    stop_set_size: int = attrs.field(default=5, validator=_positive)
+    """Pool cases the stopping signal is measured on (drawn once from the seed)."""
 
     def __attrs_post_init__(self) -> None:
         if self.probability_dtype not in PROBABILITY_DTYPES:
@@ -287,6 +304,13 @@ class ExperimentConfig:
     def warm_epochs(self) -> int | None:
         """Epochs of a warm-started fold (None without ``warm_start``)."""
         return _profile(self).warm_training_epochs if self.warm_start else None
+
+    @property
+    def stop_rule(self):
+        """The :class:`~nnactive_core.experiment.stopping.StopRule` of ``stop_when``, or None."""
+        from nnactive_core.experiment.stopping import parse_stop_when
+
+        return None if self.stop_when is None else parse_stop_when(self.stop_when)
 
     @property
     def queries(self) -> int:

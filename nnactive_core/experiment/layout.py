@@ -45,6 +45,7 @@ LOG_FILE = "log.txt"
 ANNOTATED_CLASSES_FILE = "annotated_classes.json"
 ANNOTATIONS_FOLDER = "annotations"
 TRACKING_FILE = "tracking.json"
+STOP_SET_FILE = "stop_set.json"
 # the results of one loop, in its loop folder
 SUMMARY_FILE = "summary.json"
 COSTS_FILE = "costs.json"
@@ -52,6 +53,8 @@ QUERY_FILE = "query.json"
 TIMINGS_FILE = "timings.json"
 QUERY_PICTURES_FOLDER = "query_pictures"
 WARNINGS_FILE = "warnings.json"
+STABILITY_FILE = "stability.json"
+STOP_SET_PREDICTIONS_FILE = "stop_set_predictions.npz"
 LOOP_FOLDER_PATTERN = re.compile(r"^loop_(\d{3,})$")
 
 
@@ -226,6 +229,19 @@ class ExperimentLayout:
     def tracking_file(self) -> Path:
         """The trackers the experiment runs with and their failures in the latest run."""
         return self.results / TRACKING_FILE
+
+    @property
+    def stop_set_file(self) -> Path:
+        """The pool cases the stopping signal is measured on (:mod:`nnactive_core.experiment.stopping`)."""
+        return self.results / STOP_SET_FILE
+
+    def stability_file(self, loop: int) -> Path:
+        """The stopping signal measured with the loop's models (loops that made a query)."""
+        return self.loop_results(loop) / STABILITY_FILE
+
+    def stop_set_predictions(self, loop: int) -> Path:
+        """The ensemble segmentations of the stop set with the loop's models, for the next loop."""
+        return self.loop_results(loop) / STOP_SET_PREDICTIONS_FILE
 
     def annotations(self, loop: int) -> Path:
         """Where the annotators' labels imported for loop file ``loop`` are kept (human mode)."""

@@ -226,10 +226,11 @@ def pool_inputs(
     device: str,
     advance: Advance,
     requires_features: bool = False,
+    cases: Sequence[str] | None = None,
 ) -> Iterator[CaseInput]:
-    """The pool, one :class:`CaseInput` per case in ``pool_cases()`` order. A case is predicted by every
-    fold only when the engine loads it, and its probabilities are dropped when the next one is loaded,
-    so one case's stack is alive at a time."""
+    """The pool (or only ``cases``), one :class:`CaseInput` per case in ``pool_cases()`` order. A case
+    is predicted by every fold only when the engine loads it, and its probabilities are dropped when
+    the next one is loaded, so one case's stack is alive at a time."""
     from nnactive_core.nnunet.prediction import EnsemblePredictor
     from nnactive_core.query.engine import CaseInput
 
@@ -243,7 +244,7 @@ def pool_inputs(
         capture_features=requires_features,
         snapshots=config.snapshots,
     )
-    cases = dataset.pool_cases()
+    cases = dataset.pool_cases() if cases is None else list(cases)
     stream = predictor.predict_cases((case, dataset.image_files(case)) for case in cases)
     current: dict = {}
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from nnactive_core.experiment import loop_warnings, nnunet_steps, records
+from nnactive_core.experiment import loop_warnings, nnunet_steps, records, stopping
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
@@ -166,7 +166,9 @@ class Runner:
             if state.step == PREPROCESS and state.loop > 0:
                 self.query_made(state.loop)
         self.reporter.loops_done(self.config.query_steps)
-        self.hub.emit(self.finished_event())
+        if state.stopped:
+            self.reporter.say(f"stopped after loop {state.loop}: {state.stopped}")
+        self.hub.emit(self.finished_event(state))
         return state
 
     def timings(self, loop: int) -> LoopTimings:
@@ -278,8 +280,11 @@ class Runner:
             f"{self.training_seconds(loop):.1f} s over {folds} fold{'s' if folds != 1 else ''}"
         )
 
-    def pool(self, loop: int, requires_features: bool) -> Iterator[CaseInput]:
-        """The pool's inputs, timing each case's prediction and offering a kill point per case."""
+    def pool(
+        self, loop: int, requires_features: bool, watch: stopping.StopSetWatch | None = None
+    ) -> Iterator[CaseInput]:
+        """The pool's inputs, timing each case's prediction and offering a kill point per case; the
+        stop cases' probabilities are shown to ``watch`` on their way to the strategy."""
         timings = self.timings(loop)
         spent = [0.0]
         inputs = nnunet_steps.pool_inputs(
@@ -290,12 +295,14 @@ class Runner:
             self.reporter.advancer("pool cases"),
             requires_features,
         )
-        for index, case in enumerate(inputs):
+        for index, (case, name) in enumerate(zip(inputs, self.dataset.pool_cases(), strict=True)):
 
-            def load(case: CaseInput = case, index: int = index):
+            def load(case: CaseInput = case, index: int = index, name: str = name):
                 started = time.monotonic()
                 probabilities = case.load_probabilities()
                 spent[0] += time.monotonic() - started
+                if watch is not None:
+                    watch.see(name, probabilities)
                 kill_point(f"query:{loop}:case:{index}")
                 return probabilities
 
@@ -303,18 +310,23 @@ class Runner:
         timings.record(pool_prediction_seconds=spent[0])
 
     def query(self, state: State) -> State:
-        """Query with loop k's models; writes ``query.json`` and ``loop_{k+1}.json`` (last)."""
+        """Query with loop k's models; writes ``query.json`` and ``loop_{k+1}.json`` (last), unless
+        the stopping signal measured on the way ends the experiment here (``--stop-when``)."""
         annotated = [patch for loop in self.loops(state.loop) for patch in loop]
+        watch = stopping.StopSetWatch(self.stop_set())
         result = run_query(
             self.config,
             self.dataset,
             self.registry,
             loop=state.loop + 1,
             annotated=annotated,
-            pool=lambda requires_features: self.pool(state.loop, requires_features),
+            pool=lambda requires_features: self.pool(state.loop, requires_features, watch),
             device=self.device,
             carry=self.budget_carry(state.loop),
         )
+        reason = self.stopping_signal(state.loop, watch)
+        if reason is not None:
+            return state.stop_early(reason)
         save_query(
             self.layout.raw,
             self.layout.query_file(state.loop),
@@ -327,6 +339,33 @@ class Runner:
     def budget_carry(self, loop: int) -> float:
         """What loop ``loop`` left of a budgeted experiment's budget (0 when unbudgeted)."""
         return records.budget_carry(self.layout, loop) if self.config.budgeted else 0.0
+
+    def stop_set(self) -> list[str]:
+        return stopping.stop_set(
+            self.layout.stop_set_file, self.dataset.pool_cases(), self.config.seed, self.config.stop_set_size
+        )
+
+    def stopping_signal(self, loop: int, watch: stopping.StopSetWatch) -> str | None:
+        """Record loop ``loop``'s signal (predicting the stop cases the query did not) and return why
+        the experiment stops here, if it does. ``timings.json`` gets the seconds the stop cases'
+        own prediction took (0 where the query predicted them all)."""
+        started = time.monotonic()
+        missing = watch.missing()
+        if missing:
+            inputs = nnunet_steps.pool_inputs(
+                self.layout,
+                self.config,
+                self.dataset,
+                self.device,
+                self.reporter.advancer("stop-set cases"),
+                cases=missing,
+            )
+            for name, case in zip(missing, inputs, strict=True):
+                watch.see(name, case.load_probabilities())
+        self.timings(loop).record(stop_set_prediction_seconds=time.monotonic() - started if missing else 0.0)
+        record = stopping.record_loop(self.layout, self.config.stop_rule, loop, watch)
+        self.reporter.say(stopping.signal_line(record))
+        return record["stop"]
 
     def labeller(self, new_loop: int) -> Dataset:
         """Where labels inside patches come from: the ground truth, or in human mode the imported
@@ -370,15 +409,15 @@ class Runner:
             )
         )
 
-    def finished_event(self) -> ExperimentFinished:
-        last = self.config.query_steps - 1
+    def finished_event(self, state: State) -> ExperimentFinished:
+        last = state.loop
         try:
             summary = read_json(self.layout.summary_file(last), expect=dict)
         except JsonFileError:
             summary = {}
         names = loop_warnings.label_names(self.dataset.labels)
         return ExperimentFinished(
-            loops=self.config.query_steps,
+            loops=last + 1,
             mean_dice=loop_warnings.mean_dice(summary, names).reported,
             budget=self.costs(last).get("cumulative", {}),
         )

@@ -42,6 +42,8 @@ class State:
     folds_done: tuple[int, ...] = attrs.field(default=(), converter=lambda v: tuple(sorted(set(v))))
     last_error: str | None = None
     updated: float = 0.0
+    stopped: str | None = None
+    """Why a finished experiment ended before its last loop (``--stop-when``); None otherwise."""
 
     def __attrs_post_init__(self) -> None:
         if self.step not in STEPS:
@@ -70,6 +72,12 @@ class State:
         if self.step != TRAIN:
             raise StateError(f"fold {fold} finished outside the training step (step {self.step!r})")
         return attrs.evolve(self, folds_done=(*self.folds_done, fold), last_error=None)
+
+    def stop_early(self, reason: str) -> State:
+        """The state of an experiment that ends at this loop's query step, without its query."""
+        if self.step != QUERY:
+            raise StateError(f"an experiment stops early at a query step, not at step {self.step!r}")
+        return State(loop=self.loop, step=DONE, stopped=reason)
 
     def with_error(self, message: str) -> State:
         return attrs.evolve(self, last_error=message)
@@ -100,13 +108,16 @@ class State:
             )
 
     def to_json(self) -> dict:
-        return {
+        payload = {
             "loop": self.loop,
             "step": self.step,
             "folds_done": list(self.folds_done),
             "last_error": self.last_error,
             "updated": self.updated,
         }
+        if self.stopped is not None:
+            payload["stopped"] = self.stopped
+        return payload
 
     @classmethod
     def from_json(cls, payload: dict, source: str = STATE_FILE) -> State:
@@ -117,6 +128,7 @@ class State:
                 folds_done=[int(f) for f in payload.get("folds_done", [])],
                 last_error=payload.get("last_error"),
                 updated=float(payload.get("updated", 0.0)),
+                stopped=None if payload.get("stopped") is None else str(payload["stopped"]),
             )
         except (KeyError, TypeError, ValueError, StateError) as error:
             raise StateError(f"{source}: invalid state: {error}") from None

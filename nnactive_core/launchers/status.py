@@ -119,7 +119,8 @@ def experiment_status(
         return ExperimentStatus(state=FAILED, detail=first_line(str(error)), **common)
     common.update(loop=state.loop, step=state.step)
     if state.finished:
-        return ExperimentStatus(state=DONE, **common)
+        detail = f"stopped early by {stored.stop_when}" if state.stopped else ""
+        return ExperimentStatus(state=DONE, detail=detail, **common)
     holder = lock_holder(layout.results)
     if holder is not None:
         where = f"pid {holder.pid} on {holder.host}"
@@ -286,10 +287,45 @@ def status_records(statuses: Sequence[ExperimentStatus]) -> list[dict]:
                 "undefined_dice": [] if dice is None else list(dice.undefined),
                 "dice_loop": latest.dice_loop,
                 "detail": status.detail,
+                "stopping": stopping_record(status.layout),
                 "warnings": status_warnings(status.layout),
             }
         )
     return records
+
+
+def stopping_record(layout: ExperimentLayout | None) -> dict:
+    """The stopping signal for ``status --json``: the latest loop's agreement and disagreement, every
+    loop's, and why the experiment stopped early (null unless it did)."""
+    from nnactive_core.experiment.stopping import experiment_signal
+
+    signal = experiment_signal(layout) if layout is not None else []
+    try:
+        stopped = load_state(layout.results).stopped if layout is not None else None
+    except StateError:
+        stopped = None
+    latest = signal[-1] if signal else {}
+    return {
+        "loop": latest.get("loop"),
+        "agreement": latest.get("agreement"),
+        "disagreement": latest.get("disagreement"),
+        "held_loops": latest.get("held_loops"),
+        "per_loop": [
+            {key: record.get(key) for key in ("loop", "agreement", "disagreement")} for record in signal
+        ],
+        "stopped": stopped,
+    }
+
+
+def agreement_cell(layout: ExperimentLayout | None) -> str:
+    """The latest stop-set agreement for the table, with the loop it was measured at."""
+    from nnactive_core.experiment.stopping import experiment_signal
+
+    signal = experiment_signal(layout) if layout is not None else []
+    measured = [record for record in signal if record.get("agreement") is not None]
+    if not measured:
+        return "-"
+    return f"{measured[-1]['agreement']:.3f} (loop {measured[-1]['loop']})"
 
 
 def dice_cell(dice: MeanDice | None) -> str:
@@ -305,8 +341,9 @@ def dice_cell(dice: MeanDice | None) -> str:
 
 
 def progress_table(statuses: Sequence[ExperimentStatus]):
-    """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, state
-    and detail (the last error of a failed run, the holder of a running one)."""
+    """A rich table of experiments: loop, step, budget spent, last mean Dice, warnings recorded, the
+    latest stop-set agreement (``stable``), state and detail (the last error of a failed run, the
+    holder of a running one)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -318,6 +355,7 @@ def progress_table(statuses: Sequence[ExperimentStatus]):
         ("budget (patches)", "right"),
         ("mean Dice", "right"),
         ("warnings", "right"),
+        ("stable", "right"),
         ("state", "left"),
         ("detail", "left"),
     ):
@@ -333,6 +371,7 @@ def progress_table(statuses: Sequence[ExperimentStatus]):
             "-" if patches is None else f"{patches:,.0f}",
             dice_cell(latest.mean_dice),
             Text(str(len(warnings)), style="yellow" if warnings else ""),
+            agreement_cell(status.layout),
             Text(status.state, style=STYLES.get(status.state, "")),
             Text(status.detail),
         )

@@ -10,6 +10,7 @@ import pytest
 from e2e.runs import (
     KILL_POINTS,
     SECOND_STRATEGY,
+    STOP_RULE,
     STRATEGY,
     E2ERuns,
     Experiment,
@@ -103,3 +104,13 @@ def e2e_budgets(e2e_base) -> dict[str, Experiment]:
         assert result.returncode == 0, result.stdout + result.stderr
         experiments[metric] = experiment_in(roots, [result])
     return experiments
+
+
+@pytest.fixture(scope="session")
+def e2e_stopped(e2e_runs, e2e_base) -> Roots:
+    """A 3-loop run of the placement strategy ``random`` with ``--stop-when``: it stops after loop 1."""
+    roots = Roots(raw=e2e_base / "raw", data=e2e_base / "stopped", results=e2e_base / "stopped")
+    arguments = [*run_arguments(strategy="random"), "--loops", "3", "--stop-when", STOP_RULE]
+    result = nnactive(["run", *arguments], roots)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return roots

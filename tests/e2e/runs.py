@@ -29,6 +29,9 @@ KILL_POINTS = (
     WRITE_KILL_POINT,
 )
 TIMEOUT = 900
+STOP_RULE = "stable:0.01,1"
+"""Holds after loop 1 wherever the tiny models predict any foreground twice: the test is about what
+stopping does, the benchmark about when a useful threshold stops."""
 
 
 def run_arguments(strategy: str = STRATEGY, seed: int = 7) -> list[str]:

@@ -84,12 +84,12 @@ class FakeNnunetSteps:
         atomic_write_json(layout.summary_file(loop), summary)
         return summary
 
-    def pool_inputs(self, layout, config, dataset, device, advance, requires_features=False):
+    def pool_inputs(self, layout, config, dataset, device, advance, requires_features=False, cases=None):
         from nnactive_core.query.engine import CaseInput
 
-        self.calls.append(("predict",))
+        self.calls.append(("predict",) if cases is None else ("predict", *cases))
         classes = len(dataset.labels)
-        for case in dataset.pool_cases():
+        for case in dataset.pool_cases() if cases is None else cases:
             shape = dataset.shape(case)
             seed = zlib.crc32(case.encode())
             yield CaseInput(

@@ -150,6 +150,14 @@ def test_table_and_records(roots):
         "undefined_dice": [],
         "dice_loop": None,
         "detail": "RuntimeError: CUDA out of memory",
+        "stopping": {
+            "loop": None,
+            "agreement": None,
+            "disagreement": None,
+            "held_loops": None,
+            "per_loop": [],
+            "stopped": None,
+        },
         "warnings": [],
     }
     assert records[5]["results"] is None and records[5]["experiment"] == grid[5].name()
