@@ -1,7 +1,7 @@
 """When would the stopping signal have stopped, and what would it have cost?
 
 Runs full experiments (no ``--stop-when``) on the demo dataset and on a second generated dataset (the
-demo phantoms of another seed, 8 cases, so other structures and another class balance; both
+demo phantoms of another seed, 16 cases, so other structures and another class balance; both
 printed), per strategy and seed, then applies each stopping rule to every run's recorded signal
 (``loop_XXX/stability.json``) with the analysis's own code (:func:`nnactive_core.analysis.stopping.
 stopping_table`): the loop after which the rule would have stopped the run, the budget and mean Dice
@@ -28,7 +28,7 @@ import attrs
 
 DATASETS = {
     "demo": {},
-    "second": {"seed": 1, "n_cases": 8, "n_validation": 3},
+    "second": {"seed": 1, "n_cases": 16, "n_validation": 4},
 }
 """Dataset options over the demo's (``nnactive_core.experiment.demo.DEMO_DATA``); each in its own roots."""
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--query-size", type=int, default=None, help="[the demo's: 20]")
     parser.add_argument("--loops", type=int, default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--epochs", type=int, default=None, help="Epochs per loop [the demo's: 24].")
+    parser.add_argument("--epochs", type=int, default=None, help="Epochs per loop [the demo's: 40].")
     parser.add_argument("--strategies", nargs="+", default=None)
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=sorted(DATASETS))
     parser.add_argument("--rules", nargs="+", default=["stable", "stable:0.9,1", "stable:0.8,2"])
