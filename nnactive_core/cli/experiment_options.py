@@ -396,7 +396,7 @@ def build_config(options: dict[str, Any], roots: Roots) -> ExperimentConfig:
 def config_from_name(name: str, options: dict[str, Any], roots: Roots) -> ExperimentConfig:
     """The config of a new experiment named in the established format; options may add what a name
     does not say (loops, profile, folds, ...)."""
-    from nnactive_core.experiment.config import parse_name, strip_folder_prefix
+    from nnactive_core.experiment.naming import parse_name, strip_folder_prefix
 
     try:
         parsed = parse_name(name)

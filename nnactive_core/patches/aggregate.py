@@ -14,9 +14,12 @@ float64 rounding of sums over one image axis.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
+
+from nnactive_core.threads import thread_budget
 
 # the first axis is summed in blocks so that its float64 cumulative sum never holds a whole volume
 _BLOCK_ELEMENTS = 1 << 22
@@ -52,6 +55,13 @@ class BoxWorkspace:
 
     def __init__(self):
         self._buffers: dict[str, np.ndarray] = {}
+        self._lanes: list[BoxWorkspace] = []
+
+    def lanes(self, count: int) -> list[BoxWorkspace]:
+        """One workspace per worker thread (the first is this one), kept like the buffers."""
+        while len(self._lanes) < count - 1:
+            self._lanes.append(BoxWorkspace())
+        return [self, *self._lanes[: count - 1]]
 
     def take(self, name: str, shape: Sequence[int]) -> np.ndarray:
         """A float64 array of ``shape`` (uninitialised) on the buffer ``name``, grown when too small."""
@@ -130,22 +140,49 @@ def box_means(
     patch_size: Sequence[int],
     stride: Sequence[int] = (1, 1, 1),
     workspace: BoxWorkspace | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Mean over the patch box at every grid start, per channel: (C x) Z x Y x X -> (C x) grid,
-    float32. Accepts numpy arrays and torch tensors (moved to the CPU)."""
+    float32. Accepts numpy arrays and torch tensors (moved to the CPU). Channels are summed on up to
+    ``threads`` threads at once (default: the thread budget), each in its own lane of ``workspace``;
+    numpy releases the GIL inside the sums, and each channel's result is the same on any thread."""
     if hasattr(volumes, "detach"):
         volumes = volumes.detach().cpu().numpy()
     volumes = np.asarray(volumes)
     if volumes.ndim == 3:
-        return box_means(volumes[None], patch_size, stride, workspace)[0]
+        return box_means(volumes[None], patch_size, stride, workspace, threads)[0]
     if volumes.ndim != 4:
         raise ValueError(f"expected channels x Z x Y x X, got shape {volumes.shape}")
     shape = volumes.shape[1:]
     workspace = BoxWorkspace() if workspace is None else workspace
     volume = float(np.prod(kernel_size(shape, patch_size)))
     out = np.empty((volumes.shape[0], *grid_shape(shape, patch_size, stride)), dtype=np.float32)
-    for channel, values in enumerate(volumes):
-        np.divide(
-            box_sums(values, patch_size, stride, workspace), volume, out=out[channel], casting="same_kind"
-        )
+    channels = len(volumes)
+    workers = max(1, min(thread_budget() if threads is None else int(threads), channels))
+
+    def mean_of(channel: int, lane: BoxWorkspace) -> None:
+        sums = box_sums(volumes[channel], patch_size, stride, lane)
+        np.divide(sums, volume, out=out[channel], casting="same_kind")
+
+    failures: list[BaseException] = []
+    lanes = workspace.lanes(workers)
+
+    def work(lane: int) -> None:
+        for channel in range(lane, channels, workers):
+            try:
+                mean_of(channel, lanes[lane])
+            except BaseException as error:  # handed to the caller's thread below
+                failures.append(error)
+                return
+
+    pool = [
+        threading.Thread(target=work, args=(lane,), name=f"nnactive-box-{lane}") for lane in range(1, workers)
+    ]
+    for thread in pool:
+        thread.start()
+    work(0)
+    for thread in pool:
+        thread.join()
+    if failures:
+        raise failures[0]
     return out

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from launchers.grid_fixtures import FAKE_RUN_COMMAND, config, create, fake_prepare
 
 from nnactive_core.cli.main import cli
-from nnactive_core.experiment.config import strip_folder_prefix
 from nnactive_core.experiment.layout import Roots, find_experiment
 from nnactive_core.experiment.lock import ExperimentLock
+from nnactive_core.experiment.naming import strip_folder_prefix
 from nnactive_core.experiment.state import State
 from nnactive_core.launchers import grid as grid_module
 from nnactive_core.launchers.local import LocalLauncher

@@ -1,6 +1,8 @@
 """Warm-started folds and a snapshot ensemble on real nnU-Net (tiny data, 3 loops of 2 folds x 2
 snapshots): the schedule each training ran, where its weights came from, the members x classes stack
-the query scores, and that a run killed mid-warm-start resumes to the same loop files and validation."""
+the query scores, and that a run killed mid-warm-start resumes to the same loop files and validation.
+Each option alone (2 loops, one fold) is run twice from the same seed, once killed in the middle of the
+training it changes: both give byte-identical loop files and validation."""
 
 from __future__ import annotations
 
@@ -21,12 +23,21 @@ KILL_POINT = "train:1:1:1"
 """Loop 1 (warm-started), fold 0 done, fold 1 after its first epoch."""
 
 
-def warm_arguments() -> list[str]:
+SINGLE_MODES = {
+    "warm": (["--warm-start"], "train:1:0:2"),  # loop 1's warm start, after 2 of its 3 epochs
+    "snapshots": (["--ensemble", "snapshots"], "train:0:0:3"),  # between the snapshots at epochs 2 and 4
+}
+"""Each option alone: its arguments and where the resumed run is killed."""
+
+
+def warm_arguments(
+    loops: int = 3, options: tuple[str, ...] = ("--warm-start", "--ensemble", "snapshots")
+) -> list[str]:
     arguments = run_arguments()
-    arguments[arguments.index("--loops") + 1] = "3"
+    arguments[arguments.index("--loops") + 1] = str(loops)
     arguments = [a for a in arguments if not a.startswith("--train-option=")]
     arguments += [f"--train-option={key}={json.dumps(value)}" for key, value in WARM.items()]
-    return [*arguments, "--warm-start", "--ensemble", "snapshots", "--train-folds", "2"]
+    return [*arguments, *options, "--train-folds", "2" if loops == 3 else "1"]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +51,22 @@ def warm_runs(e2e_base):
     last = nnactive(["run", *warm_arguments()], resumed)
     assert last.returncode == 0, last.stdout + last.stderr
     return experiment_in(reference, [first]), experiment_in(resumed, [killed, last])
+
+
+@pytest.fixture(scope="module", params=sorted(SINGLE_MODES))
+def single_mode_runs(request, e2e_base):
+    options, kill_point = SINGLE_MODES[request.param]
+    arguments = ["run", *warm_arguments(loops=2, options=tuple(options))]
+    runs = []
+    for name, kill_at in ((request.param, None), (f"{request.param}-resumed", kill_point)):
+        roots = Roots(raw=e2e_base / "raw", data=e2e_base / name, results=e2e_base / name)
+        outputs = [nnactive(arguments, roots, kill_at=kill_at)]
+        if kill_at:
+            assert outputs[0].returncode == -9, outputs[0].stdout + outputs[0].stderr
+            outputs.append(nnactive(arguments, roots))
+        assert outputs[-1].returncode == 0, outputs[-1].stdout + outputs[-1].stderr
+        runs.append(experiment_in(roots, outputs))
+    return request.param, *runs
 
 
 def fold_checkpoint(layout, loop: int, fold: int, name: str = "checkpoint_final.pth") -> dict:
@@ -106,12 +133,24 @@ def test_snapshots_are_distinct_members_of_the_query_stack(warm_runs):
     assert not (stack[0] == stack[1]).all()
 
 
-def test_a_run_killed_mid_warm_start_resumes_to_the_same_loop_files_and_validation(warm_runs):
-    reference, resumed = warm_runs
+def assert_same_loops(reference, resumed, loops: int) -> None:
     ours, theirs = loop_files(resumed.layout.raw), loop_files(reference.layout.raw)
-    assert [name for name, _ in ours] == [name for name, _ in theirs] and len(ours) == 3
+    assert [name for name, _ in ours] == [name for name, _ in theirs] and len(ours) == loops
     for (_, mine), (_, other) in zip(ours, theirs, strict=True):
         assert mine.read_bytes() == other.read_bytes(), mine.name
-    for loop in (0, 1, 2):
+    for loop in range(loops):
         mine = read_json(resumed.layout.summary_file(loop))
         assert mine["foreground_mean"] == read_json(reference.layout.summary_file(loop))["foreground_mean"]
+
+
+def test_a_run_killed_mid_warm_start_resumes_to_the_same_loop_files_and_validation(warm_runs):
+    assert_same_loops(*warm_runs, loops=3)
+
+
+def test_each_option_alone_is_deterministic_and_resumes_from_a_kill_mid_training(single_mode_runs):
+    mode, reference, resumed = single_mode_runs
+    config = reference.config
+    assert (config.warm_start, config.ensemble) == (
+        (True, "folds") if mode == "warm" else (False, "snapshots")
+    )
+    assert_same_loops(reference, resumed, loops=2)

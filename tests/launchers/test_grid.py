@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from launchers.grid_fixtures import FAKE_RUN_COMMAND, create
 
-from nnactive_core.experiment.config import RUN_DEFAULTS, format_name
+from nnactive_core.experiment.config import RUN_DEFAULTS
+from nnactive_core.experiment.naming import format_name
 from nnactive_core.experiment.state import State, load_state
 from nnactive_core.launchers import grid
 from nnactive_core.launchers.grid import GridError, expand, parse_grid_toml, spec_from_options

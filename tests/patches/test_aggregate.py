@@ -111,3 +111,14 @@ def test_matches_brute_force_means(shape, patch, stride, seed):
     np.testing.assert_allclose(
         box_means(volume, patch, stride), brute_force_means(volume, patch, stride), atol=1e-5
     )
+
+
+def test_channels_on_threads_equal_one_thread_and_reuse_the_workspace_lanes():
+    from nnactive_core.patches.aggregate import BoxWorkspace
+
+    volumes = np.random.default_rng(4).random((5, 11, 9, 13)).astype(np.float32)
+    one = box_means(volumes, (4, 3, 5), (1, 2, 1), threads=1)
+    workspace = BoxWorkspace()
+    for _ in range(2):
+        np.testing.assert_array_equal(box_means(volumes, (4, 3, 5), (1, 2, 1), workspace, threads=3), one)
+    assert len(workspace.lanes(3)) == 3 and workspace.lanes(3)[1] is workspace.lanes(2)[1]

@@ -182,3 +182,11 @@ def test_sigmoid_beta_rescales_to_the_range():
     assert sharp[1] < smooth[1]
     with pytest.raises(ValueError, match="temperature"):
         sigmoid_beta(0, 5, 0.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_gumbel_is_numpys_gumbel_draw_for_draw(scale):
+    from nnactive_core.strategies.compose import gumbel
+
+    drawn = gumbel((300, 70), scale, np.random.default_rng(11))
+    np.testing.assert_allclose(drawn, np.random.default_rng(11).gumbel(0.0, scale, (300, 70)), rtol=1e-14)

@@ -10,9 +10,12 @@ working set, whatever the input precision. A numpy slab is small enough to stay 
 as suits a device.
 
 Natural logarithm; ``0 log 0 = 0``; probabilities are clamped to ``[0, 1]`` first, so rounding in a
-float16 softmax or a resampling overshoot never produces NaN. Both backends do the same float32
-operations in the same order (sum over members then divide, class sums in channel order, member
-entropies summed then divided); they differ only in the last bit of the logarithm.
+float16 softmax or a resampling overshoot never produces NaN. The numpy path clamps to ``[t, 1]``
+with ``t`` the smallest normal float32 (1.2e-38) instead: the logarithm then never sees 0 and needs no
+mask, and ``t log t = -1.0e-36`` stands for ``0 log 0``, below every float32 score that matters. Both
+backends do the same float32 operations in the same order (sum over members then divide, class sums
+in channel order, member entropies summed then divided); they differ only in the last bit of the
+logarithm and by that ``1e-36``.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ SLAB_BYTES = 64 * 2**20
 
 MEASURES = ("pred_entropy", "exp_entropy", "mutual_information")
 
-_SMALLEST = -np.finfo(np.float32).max
-"""``log 0 = -inf`` is raised to this, so ``0 * log 0`` is 0 without a separate zero mask."""
+_TINY = float(np.finfo(np.float32).tiny)
+"""Lower clamp of a numpy slab: no zero reaches the logarithm (and no subnormal, which is slow)."""
 
 
 def _check(probs: Stack) -> None:
@@ -55,10 +58,8 @@ def slab_depth(probs: Stack, slab_bytes: int = SLAB_BYTES) -> int:
 
 
 def _xlogx(values: np.ndarray) -> np.ndarray:
-    """``values * log(values)`` with ``0 log 0 = 0``."""
-    with np.errstate(divide="ignore"):
-        logs = np.log(values)
-    np.maximum(logs, _SMALLEST, out=logs)
+    """``values * log(values)`` for values clamped to ``[_TINY, 1]``."""
+    logs = np.log(values)
     return np.multiply(values, logs, out=logs)
 
 
@@ -90,8 +91,11 @@ def _np_mutual(slab: np.ndarray) -> np.ndarray:
 def _np_class_weighted(index: list[int]) -> Callable[[np.ndarray], np.ndarray]:
     def reduce(slab: np.ndarray) -> np.ndarray:
         mean = _np_mean(slab)
-        predictive = _np_entropy(mean)
-        return np.concatenate([mean[index] * predictive, predictive[None]], axis=0)
+        maps = np.empty((len(index) + 1, *mean.shape[1:]), dtype=np.float32)
+        predictive = maps[-1]
+        predictive[...] = _np_entropy(mean)
+        np.multiply(mean[index], predictive, out=maps[:-1])
+        return maps
 
     return reduce
 
@@ -143,7 +147,7 @@ def _apply(probs: Stack, channels: int, numpy_reduce, torch_reduce, slab_bytes: 
     _check(probs)
     if isinstance(probs, np.ndarray):
         return map_slabs(
-            probs, channels, numpy_reduce, clip=(0.0, 1.0), slab_bytes=slab_bytes or CPU_SLAB_BYTES
+            probs, channels, numpy_reduce, clip=(_TINY, 1.0), slab_bytes=slab_bytes or CPU_SLAB_BYTES
         )
     return _torch_map(probs, channels, torch_reduce, slab_bytes)
 
