@@ -66,10 +66,15 @@ def capacity(shapes: dict[str, tuple[int, int, int]], patch_size) -> int:
     return total
 
 
-def query_fit(config: ExperimentConfig, shapes: dict[str, tuple[int, int, int]]) -> None:
+def query_fit(config: ExperimentConfig, shapes: dict[str, tuple[int, int, int]]) -> list[str]:
+    """Raises when the experiment needs more patches than the pool can hold; warns when it needs more
+    than half of them: patches where a strategy puts them, not on a lattice, leave gaps no patch fits
+    in (randomly placed parallel cubes jam at about 42 % of the volume), so a later query may find too
+    few free candidates and stop the experiment. On the brain-atlas pool, 18 placed patches of 20^3 out
+    of at most 36 left room for 6."""
     needed = config.sbs + config.query_size * config.queries
     if config.patch_overlap > 0:
-        return
+        return []
     room = capacity(shapes, config.patch_size)
     if needed > room:
         raise PoolFitError(
@@ -79,6 +84,13 @@ def query_fit(config: ExperimentConfig, shapes: dict[str, tuple[int, int, int]])
             f"non-overlapping patches of size {_size(config.patch_size)}; lower the query size, the "
             "starting budget or the number of loops, or choose a smaller patch size"
         )
+    if 2 * needed > room:
+        return [
+            f"the experiment annotates {needed} patches of size {_size(config.patch_size)}, more than half "
+            f"of the {room} its pool can hold without overlap: a later query may find too few free "
+            "candidates; a smaller patch size or query size leaves room"
+        ]
+    return []
 
 
 def candidates_fit(config: ExperimentConfig, dataset: Dataset, registry: Registry, cases: int) -> None:
@@ -109,7 +121,6 @@ def check_pool_fit(config: ExperimentConfig, dataset: Dataset, registry: Registr
     shapes = {case: tuple(int(v) for v in dataset.shape(case)) for case in dataset.pool_cases()}
     if not shapes:
         raise PoolFitError(f"base dataset {config.dataset} has no pool cases")
-    warnings = patch_fit(config, shapes)
-    query_fit(config, shapes)
+    warnings = patch_fit(config, shapes) + query_fit(config, shapes)
     candidates_fit(config, dataset, registry, len(shapes))
     return warnings
