@@ -32,6 +32,8 @@ class NamedConfig(Protocol):
     warm_start: bool
     warm_epochs: int | None
     ensemble: str
+
+
 _NAME_PATTERN = re.compile(
     r"^(?P<dataset>.+?)__patch-(?P<patch>\d+_\d+_\d+)__sb-(?P<starting_budget>.+?)"
     r"__sbs-(?P<starting_budget_size>\d+)__qs-(?P<query_size>\d+)__unc-(?P<strategy>.+?)"

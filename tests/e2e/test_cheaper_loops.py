@@ -58,7 +58,7 @@ def single_mode_runs(request, e2e_base):
     options, kill_point = SINGLE_MODES[request.param]
     arguments = ["run", *warm_arguments(loops=2, options=tuple(options))]
     runs = []
-    for name, kill_at in ((request.param, None), (f"{request.param}-resumed", kill_point)):
+    for name, kill_at in ((f"alone-{request.param}", None), (f"alone-{request.param}-resumed", kill_point)):
         roots = Roots(raw=e2e_base / "raw", data=e2e_base / name, results=e2e_base / name)
         outputs = [nnactive(arguments, roots, kill_at=kill_at)]
         if kill_at:
