@@ -20,8 +20,6 @@ from nnactive_core.values import parse_triple
 
 PROBABILITY_DTYPES = ("float16", "float32")
 ANNOTATORS = ("oracle", "human")
-"""``folds``: one model per trained fold (established); ``snapshots``: one training per trained fold
-(by default one), whose members are its weights at the ends of the last learning-rate cycles."""
 RUN_DEFAULTS = {"query_size": 20, "query_steps": 5}
 """What ``nnactive run`` and grid files use where they do not name these fields."""
 STANDARD_STARTING_BUDGET = "random-label2-all-classes"

@@ -12,7 +12,8 @@ import attrs
 
 DATASET_PATTERN = re.compile(r"^Dataset(\d+)_(.+)$")
 ENSEMBLES = ("folds", "snapshots")
-"""What the query's ensemble is made of (``folds``: the established fold ensemble)."""
+"""``folds``: one model per trained fold (established); ``snapshots``: one training per trained fold
+(by default one), whose members are its weights at the ends of the last learning-rate cycles."""
 
 
 class NamedConfig(Protocol):
