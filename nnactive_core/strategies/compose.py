@@ -37,11 +37,16 @@ def power_noise(scores: np.ndarray, beta: float, rng: np.random.Generator) -> np
     order that is still random. NaN scores are an error."""
     if not beta > 0:
         raise ValueError(f"power_noise: beta must be positive, got {beta!r}")
-    values = _finite_scores(scores, "power_noise")
-    logs = np.full(values.shape, LOG_TINY)
-    positive = values > 0
-    np.log(values, out=logs, where=positive)
-    np.maximum(logs, LOG_TINY, out=logs)
+    values = np.asarray(scores)
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
+    if np.isnan(values).any():
+        raise ValueError("power_noise: scores contain NaN")
+    # the float64 log of float32 scores, without a float64 copy of them first: the same values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(values, dtype=np.float64)
+    # log(0) is -inf and log(s < 0) NaN; fmax, unlike maximum, replaces NaN as well
+    np.fmax(logs, LOG_TINY, out=logs)
     logs += gumbel(values.shape, 1.0 / beta, rng)
     return logs
 
@@ -52,10 +57,9 @@ def gumbel(shape, scale: float, rng: np.random.Generator) -> np.ndarray:
     the noise cost as much as scoring a case. numpy rejects ``U = 1`` (``u = 0``, probability 2^-53
     per draw) and draws again; those few entries are redrawn the same way here."""
     uniform = rng.random(size=shape)
-    rejected = uniform == 0.0
-    while rejected.any():
-        uniform[rejected] = rng.random(size=int(rejected.sum()))
+    while not uniform.all():
         rejected = uniform == 0.0
+        uniform[rejected] = rng.random(size=int(rejected.sum()))
     noise = np.subtract(1.0, uniform, out=uniform)
     np.log(noise, out=noise)
     np.negative(noise, out=noise)

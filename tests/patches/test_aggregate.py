@@ -122,3 +122,37 @@ def test_channels_on_threads_equal_one_thread_and_reuse_the_workspace_lanes():
     for _ in range(2):
         np.testing.assert_array_equal(box_means(volumes, (4, 3, 5), (1, 2, 1), workspace, threads=3), one)
     assert len(workspace.lanes(3)) == 3 and workspace.lanes(3)[1] is workspace.lanes(2)[1]
+
+
+def test_sums_split_over_threads_and_small_blocks_equal_one_pass(monkeypatch):
+    from nnactive_core.patches import aggregate
+
+    volumes = np.random.default_rng(5).random((3, 17, 14, 12)).astype(np.float32)
+    one = box_means(volumes, (5, 4, 3), (2, 1, 1), threads=1)
+    sums = box_sums(volumes[1], (5, 4, 3), (2, 1, 1), threads=1).copy()
+    monkeypatch.setattr(aggregate, "_BLOCK_ELEMENTS", 40)
+    for threads in (2, 3, 7):
+        np.testing.assert_array_equal(box_means(volumes, (5, 4, 3), (2, 1, 1), threads=threads), one)
+        np.testing.assert_array_equal(box_sums(volumes[1], (5, 4, 3), (2, 1, 1), threads=threads), sums)
+
+
+def test_a_failing_thread_raises_in_the_caller_without_deadlock(monkeypatch):
+    import threading
+
+    from nnactive_core.patches import aggregate
+
+    original = aggregate._window_sums
+
+    def failing(*args):
+        if threading.current_thread().name == "nnactive-box-1":
+            raise RuntimeError("lane 1 failed")
+        return original(*args)
+
+    monkeypatch.setattr(aggregate, "_window_sums", failing)
+    volumes = np.random.default_rng(6).random((3, 10, 10, 10)).astype(np.float32)
+    with pytest.raises(RuntimeError, match="lane 1 failed"):
+        box_means(volumes, (4, 4, 4), threads=2)
+
+
+def test_no_channels_give_an_empty_grid():
+    assert box_means(np.zeros((0, 6, 6, 6), np.float32), (4, 4, 4)).shape == (0, 3, 3, 3)
