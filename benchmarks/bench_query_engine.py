@@ -111,6 +111,8 @@ def engine_inputs(paths: list[Path], reader: str):
             file=f"case_{index:03d}.nii.gz",
             shape=probability_shape(path)[2:],
             load_probabilities=lambda path=path: load(path),
+            # files read by path (nnactive query) may load side by side; pool prediction's stream not
+            concurrent_loads=reader == "mapped",
         )
 
 

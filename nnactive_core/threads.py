@@ -11,6 +11,9 @@ step that starts worker processes gives each worker one thread, so nothing is ov
 - Scoring on the CPU (numpy, see :mod:`nnactive_core.strategies.slabs`): the budget, as a pool of
   threads over slabs of the probability stack (numpy releases the GIL inside its loops, and coarse
   slabs leave the threads nothing to wait for, unlike a parallel loop per operation).
+- The query on the CPU (:mod:`nnactive_core.query.engine`): small cases go through the engine on
+  the budget's threads at once, each case on one thread (:func:`limited`); a large case alone, its
+  steps on the whole budget.
 
 docs/performance.md lists the choices.
 """
@@ -21,9 +24,12 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+_LIMIT: ContextVar[int | None] = ContextVar("nnactive_thread_limit", default=None)
 
 
 def _quota_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int | None:
@@ -53,16 +59,28 @@ def usable_cores() -> int:
 
 def thread_budget() -> int:
     """Threads one step may use: ``OMP_NUM_THREADS`` when set to a positive integer, else
-    :func:`usable_cores`."""
+    :func:`usable_cores`; at most the limit of :func:`limited` in the calling thread."""
     exported = os.environ.get("OMP_NUM_THREADS", "").strip()
+    value = 0
     if exported:
         try:
             value = int(exported.split(",")[0])
         except ValueError:
             value = 0
-        if value > 0:
-            return value
-    return usable_cores()
+    budget = value if value > 0 else usable_cores()
+    limit = _LIMIT.get()
+    return budget if limit is None else max(1, min(budget, limit))
+
+
+@contextmanager
+def limited(count: int) -> Iterator[int]:
+    """Steps run in this thread inside the block use at most ``count`` threads: a worker that shares
+    the budget with others gives its steps only its share."""
+    token = _LIMIT.set(max(1, int(count)))
+    try:
+        yield max(1, int(count))
+    finally:
+        _LIMIT.reset(token)
 
 
 @contextmanager

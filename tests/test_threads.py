@@ -47,3 +47,18 @@ def test_torch_threads_sets_and_restores(monkeypatch):
     with pytest.raises(RuntimeError), threads.torch_threads(2):
         raise RuntimeError
     assert torch.get_num_threads() == before
+
+
+def test_limited_caps_the_budget_of_its_own_thread_only(monkeypatch):
+    import threading
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    seen = []
+    with threads.limited(1):
+        assert threads.thread_budget() == 1
+        worker = threading.Thread(target=lambda: seen.append(threads.thread_budget()))
+        worker.start()
+        worker.join()
+        with threads.limited(8):
+            assert threads.thread_budget() == 4
+    assert seen == [4] and threads.thread_budget() == 4

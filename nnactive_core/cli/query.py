@@ -186,7 +186,10 @@ def _cases(files: dict[str, Path], file_ending: str, classes: int):
     for case, path in files.items():
         shape = check_probability_shape(path, probability_shape(path), classes)
         yield CaseInput(
-            file=case + file_ending, shape=shape[2:], load_probabilities=lambda p=path: read_probabilities(p)
+            file=case + file_ending,
+            shape=shape[2:],
+            load_probabilities=lambda p=path: read_probabilities(p),
+            concurrent_loads=True,
         )
 
 

@@ -15,7 +15,7 @@ float64 rounding of sums over one image axis.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from nnactive_core.threads import thread_budget
 
 # the first axis is summed in blocks so that its float64 cumulative sum never holds a whole volume
 _BLOCK_ELEMENTS = 1 << 22
-_MIN_THREAD_VOXELS = 1 << 18
 
 
 def kernel_size(shape: Sequence[int], patch_size: Sequence[int]) -> tuple[int, int, int]:
@@ -107,112 +106,33 @@ def _window_sums(
     return out
 
 
-def _share(length: int, part: int, parts: int) -> range:
-    """The ``part``-th of ``parts`` contiguous, nearly equal shares of ``range(length)``."""
-    return range(length * part // parts, length * (part + 1) // parts)
-
-
-def _sum_channels(
-    volumes: Sequence[np.ndarray],
-    patch_size: Sequence[int],
-    stride: Sequence[int],
-    workspace: BoxWorkspace,
-    threads: int | None,
-    finish: Callable[[int, int, np.ndarray], None],
-) -> None:
-    """Box sums of each Z x Y x X volume, handed over as ``finish(channel, z0, sums)`` for the grid
-    layers ``z0 .. z0 + len(sums)`` (float64, valid only during the call).
-
-    Every volume is split over the threads twice: its rows for the sums along Z, then its grid layers
-    for the sums along Y and X (both are independent along the split axis), so one volume keeps every
-    thread busy and the result does not depend on the number of threads. The Z sums of consecutive
-    volumes alternate between two buffers, so one barrier per volume is enough: a thread only
-    overwrites a buffer once every thread has passed the barrier of the volume after it."""
-    if not len(volumes):
-        return
-    shape = tuple(volumes[0].shape)
-    kernel = kernel_size(shape, patch_size)
-    grid = grid_shape(shape, patch_size, stride)
-    steps = tuple(int(step) for step in stride)
-    depth, height, width = shape
-    rows = max(1, _BLOCK_ELEMENTS // max(1, depth * width))
-    layers = max(1, _BLOCK_ELEMENTS // max(1, height * width))
-    if threads is None:
-        # below a few hundred thousand voxels starting threads costs more than it saves
-        threads = min(thread_budget(), max(1, len(volumes) * depth * height * width // _MIN_THREAD_VOXELS))
-    workers = max(1, min(int(threads), height, grid[0]))
-    firsts = [
-        workspace.take(f"first{index}", (grid[0], height, width)) for index in range(min(2, len(volumes)))
-    ]
-    lanes = workspace.lanes(workers)
-    barrier = threading.Barrier(workers) if workers > 1 else None
-
-    def run(part: int) -> None:
-        lane = lanes[part]
-        for channel, volume in enumerate(volumes):
-            first = firsts[channel % 2]
-            own = _share(height, part, workers)
-            for y0 in own[::rows]:
-                block = volume[:, y0 : min(y0 + rows, own.stop)]
-                target = first[:, y0 : y0 + block.shape[1]]
-                _window_sums(block, 0, kernel[0], steps[0], grid[0], target, lane.take("prefix", block.shape))
-            if barrier is not None:
-                barrier.wait()
-            own = _share(grid[0], part, workers)
-            for z0 in own[::layers]:
-                piece = first[z0 : min(z0 + layers, own.stop)]
-                second = lane.take("second", (len(piece), grid[1], width))
-                _window_sums(piece, 1, kernel[1], steps[1], grid[1], second, lane.take("prefix", piece.shape))
-                third = lane.take("third", (len(piece), grid[1], grid[2]))
-                prefix = lane.take("prefix", second.shape)
-                finish(channel, z0, _window_sums(second, 2, kernel[2], steps[2], grid[2], third, prefix))
-
-    failures: list[BaseException] = []
-
-    def guarded(part: int) -> None:
-        try:
-            run(part)
-        except threading.BrokenBarrierError:
-            return
-        except BaseException as error:  # handed to the caller's thread below
-            failures.append(error)
-            if barrier is not None:
-                barrier.abort()
-
-    pool = [
-        threading.Thread(target=guarded, args=(part,), name=f"nnactive-box-{part}")
-        for part in range(1, workers)
-    ]
-    for thread in pool:
-        thread.start()
-    guarded(0)
-    for thread in pool:
-        thread.join()
-    if failures:
-        raise failures[0]
-
-
 def box_sums(
     volume: np.ndarray,
     patch_size: Sequence[int],
     stride: Sequence[int] = (1, 1, 1),
     workspace: BoxWorkspace | None = None,
-    threads: int | None = None,
 ) -> np.ndarray:
     """Sum of ``volume`` (Z x Y x X) over the box at every grid start, float64 of shape ``grid_shape``
-    (a view into ``workspace`` when one is given: valid until its next use), on up to ``threads``
-    threads (default: the thread budget)."""
+    (a view into ``workspace`` when one is given: valid until its next use)."""
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"expected a Z x Y x X volume, got shape {volume.shape}")
     workspace = BoxWorkspace() if workspace is None else workspace
-    sums = workspace.take("sums", grid_shape(volume.shape, patch_size, stride))
-
-    def finish(channel: int, z0: int, layer_sums: np.ndarray) -> None:
-        sums[z0 : z0 + len(layer_sums)] = layer_sums
-
-    _sum_channels([volume], patch_size, stride, workspace, threads, finish)
-    return sums
+    kernel = kernel_size(volume.shape, patch_size)
+    grid = grid_shape(volume.shape, patch_size, stride)
+    depth, height, width = volume.shape
+    first = workspace.take("first", (grid[0], height, width))
+    rows = max(1, _BLOCK_ELEMENTS // max(1, depth * width))
+    for y0 in range(0, height, rows):
+        block = volume[:, y0 : y0 + rows]
+        scratch = workspace.take("prefix", block.shape)
+        _window_sums(block, 0, kernel[0], int(stride[0]), grid[0], first[:, y0 : y0 + rows], scratch)
+    second = workspace.take("second", (grid[0], grid[1], width))
+    _window_sums(first, 1, kernel[1], int(stride[1]), grid[1], second, workspace.take("prefix", first.shape))
+    third = workspace.take("third", grid)
+    return _window_sums(
+        second, 2, kernel[2], int(stride[2]), grid[2], third, workspace.take("prefix", second.shape)
+    )
 
 
 def box_means(
@@ -223,9 +143,9 @@ def box_means(
     threads: int | None = None,
 ) -> np.ndarray:
     """Mean over the patch box at every grid start, per channel: (C x) Z x Y x X -> (C x) grid,
-    float32. Accepts numpy arrays and torch tensors (moved to the CPU). The sums run on up to
-    ``threads`` threads (default: the thread budget), numpy releasing the GIL inside them; the result
-    is the same for any number of threads."""
+    float32. Accepts numpy arrays and torch tensors (moved to the CPU). Channels are summed on up to
+    ``threads`` threads at once (default: the thread budget), each in its own lane of ``workspace``;
+    numpy releases the GIL inside the sums, and each channel's result is the same on any thread."""
     if hasattr(volumes, "detach"):
         volumes = volumes.detach().cpu().numpy()
     volumes = np.asarray(volumes)
@@ -237,9 +157,32 @@ def box_means(
     workspace = BoxWorkspace() if workspace is None else workspace
     volume = float(np.prod(kernel_size(shape, patch_size)))
     out = np.empty((volumes.shape[0], *grid_shape(shape, patch_size, stride)), dtype=np.float32)
+    channels = len(volumes)
+    workers = max(1, min(thread_budget() if threads is None else int(threads), channels))
 
-    def finish(channel: int, z0: int, sums: np.ndarray) -> None:
-        np.divide(sums, volume, out=out[channel, z0 : z0 + len(sums)], casting="same_kind")
+    def mean_of(channel: int, lane: BoxWorkspace) -> None:
+        sums = box_sums(volumes[channel], patch_size, stride, lane)
+        np.divide(sums, volume, out=out[channel], casting="same_kind")
 
-    _sum_channels(list(volumes), patch_size, stride, workspace, threads, finish)
+    failures: list[BaseException] = []
+    lanes = workspace.lanes(workers)
+
+    def work(lane: int) -> None:
+        for channel in range(lane, channels, workers):
+            try:
+                mean_of(channel, lanes[lane])
+            except BaseException as error:  # handed to the caller's thread below
+                failures.append(error)
+                return
+
+    pool = [
+        threading.Thread(target=work, args=(lane,), name=f"nnactive-box-{lane}") for lane in range(1, workers)
+    ]
+    for thread in pool:
+        thread.start()
+    work(0)
+    for thread in pool:
+        thread.join()
+    if failures:
+        raise failures[0]
     return out

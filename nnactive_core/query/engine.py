@@ -1,8 +1,10 @@
 """The streaming patch query engine: voxel scores -> patch scores -> per-case candidates -> query.
 
-Cases pass through one at a time (:func:`run_score_query`): a case's probabilities are loaded, scored
-by the strategy, aggregated, perturbed and reduced to a handful of non-overlapping candidates before
-the next case is loaded, so peak memory is that of one case whatever the size of the pool. The
+Cases stream through (:func:`run_score_query`): a case's probabilities are loaded, scored by the
+strategy, aggregated, perturbed and reduced to a handful of non-overlapping candidates, then dropped,
+so peak memory does not grow with the size of the pool. On the CPU, small cases of a numpy strategy whose
+loaders read files go through side by side, one thread each (:data:`PARALLEL_CASE_BYTES`); others
+one at a time. The
 candidates of all cases form a :class:`CandidateTable`, from which the strategy composes the query.
 Everything the strategy returns is checked (:mod:`nnactive_core.query.checks`); a violation stops
 the query before anything is written.
@@ -22,6 +24,7 @@ Random streams (all from ``ctx.rng``): ``("perturb", file)`` and ``("pool_order"
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +57,7 @@ from nnactive_core.strategies.api import (
     QueryContext,
     ScoreStrategy,
 )
+from nnactive_core.threads import limited, thread_budget
 
 if TYPE_CHECKING:
     import torch
@@ -77,6 +81,10 @@ class CaseInput:
     """(F x z' x y' x x' feature map, downsampling factor per axis); NaN marks unseen cells."""
     load_free_mask: Callable[[], np.ndarray | None] | None = None
     """bool Z x Y x X, True = cost-free voxel."""
+    concurrent_loads: bool = False
+    """True: the loaders may run in several threads at once (files read by path). Only such cases go
+    through the engine side by side; a loader that advances a shared stream (pool prediction) must
+    not."""
 
 
 @attrs.frozen(kw_only=True)
@@ -347,6 +355,71 @@ def compose_budgeted(
     return rows[:taken]
 
 
+PARALLEL_CASE_BYTES = 256 * 2**20
+"""Cases whose query scratch (voxel scores and box-filter sums, :func:`case_scratch_bytes`) stays
+below this go through the engine several at once, one thread each; a larger case goes alone, its steps
+on every thread, so the peak memory of a query is that of its largest case either way."""
+
+
+def case_scratch_bytes(shape: tuple[int, int, int], pools: int) -> int:
+    """About what one case needs beyond its probabilities: float32 voxel scores per pool and the box
+    filter's float64 sums."""
+    voxels = int(np.prod(shape, dtype=np.int64))
+    return voxels * (4 * pools + 8 * 3)
+
+
+def _cases_in_order(
+    cases: Iterable[CaseInput],
+    query_one: Callable[[CaseInput, BoxWorkspace], _CaseCandidates],
+    workers: int,
+    pools: int,
+) -> list[_CaseCandidates]:
+    """``query_one`` of every case, in the order of ``cases``. With ``workers > 1`` up to that many
+    small cases (:data:`PARALLEL_CASE_BYTES`) whose loaders allow it (``concurrent_loads``) run at
+    once, each on one thread with its own workspace:
+    on the CPU a case's steps are a chain of numpy passes too short to split well, and cases run side
+    by side keep every core busy. Each case draws from its own random streams, so the result is the
+    same for any number of workers."""
+    workspaces = [BoxWorkspace() for _ in range(max(1, workers))]
+    found: list[_CaseCandidates] = []
+    if workers <= 1:
+        for case in cases:
+            found.append(query_one(case, workspaces[0]))
+        return found
+    from concurrent.futures import ThreadPoolExecutor
+
+    free = list(workspaces)
+    running: deque = deque()
+
+    def alone(case: CaseInput, workspace: BoxWorkspace) -> _CaseCandidates:
+        with limited(1):
+            return query_one(case, workspace)
+
+    def collect_oldest() -> None:
+        future, workspace = running.popleft()
+        found.append(future.result())
+        free.append(workspace)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nnactive-case") as pool:
+        try:
+            for case in cases:
+                if not case.concurrent_loads or case_scratch_bytes(case.shape, pools) > PARALLEL_CASE_BYTES:
+                    while running:
+                        collect_oldest()
+                    found.append(query_one(case, workspaces[0]))
+                    continue
+                if not free:
+                    collect_oldest()
+                workspace = free.pop()
+                running.append((pool.submit(alone, case, workspace), workspace))
+            while running:
+                collect_oldest()
+        finally:
+            for future, _ in running:
+                future.cancel()
+    return found
+
+
 def run_score_query(
     strategy: ScoreStrategy,
     cases: Iterable[CaseInput],
@@ -364,25 +437,29 @@ def run_score_query(
     for patch in ctx.annotated:
         annotated.setdefault(patch.file, []).append(patch)
     files: list[str] = []
-    found: list[_CaseCandidates] = []
-    workspace = BoxWorkspace()
-    for case in cases:
-        if case.file in files:
-            raise ValueError(f"case {case.file} appears twice in the query pool")
-        files.append(case.file)
-        found.append(
-            query_case(
-                strategy,
-                case,
-                ctx,
-                pools=pools,
-                quotas=quotas,
-                annotated=annotated.get(case.file, ()),
-                owner=owner,
-                workspace=workspace,
-                budget=budget,
-            )
+
+    def query_one(case: CaseInput, workspace: BoxWorkspace) -> _CaseCandidates:
+        return query_case(
+            strategy,
+            case,
+            ctx,
+            pools=pools,
+            quotas=quotas,
+            annotated=annotated.get(case.file, ()),
+            owner=owner,
+            workspace=workspace,
+            budget=budget,
         )
+
+    def named(stream: Iterable[CaseInput]) -> Iterator[CaseInput]:
+        for case in stream:
+            if case.file in files:
+                raise ValueError(f"case {case.file} appears twice in the query pool")
+            files.append(case.file)
+            yield case
+
+    workers = thread_budget() if scores_in_numpy(strategy, ctx) else 1
+    found = _cases_in_order(named(cases), query_one, workers, len(pools))
     table = _table(files, found)
     if budget is None:
         rows = compose_query(strategy, table, ctx, owner)

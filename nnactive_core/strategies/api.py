@@ -100,8 +100,10 @@ class ScoreStrategy:
     accepts_numpy: ClassVar[bool] = False
     """True: :meth:`voxel_scores` also takes (and returns) numpy arrays. On the CPU the engine then
     hands it the stack as numpy, without importing torch, and the stack may be a read-only memory map
-    (spilled to disk); walk it with :func:`nnactive_core.strategies.slabs.map_slabs`. On other
-    devices it always gets a torch tensor."""
+    (spilled to disk); walk it with :func:`nnactive_core.strategies.slabs.map_slabs`. The engine
+    may then call :meth:`voxel_scores`, :meth:`perturb` and :meth:`pool_order` for several cases at
+    once from different threads, so they must not change the strategy's own state. On other devices
+    it always gets a torch tensor."""
 
     def pools(self, ctx: QueryContext) -> tuple[int, ...]:
         """One id per score channel. Label values for class pools, :data:`GLOBAL_POOL` for the

@@ -34,5 +34,12 @@ def test_the_atlas_study_grid_is_four_strategies_by_three_seeds_on_the_small_pro
 def test_the_run_script_runs_the_grids_strategies_and_settings():
     script = (STUDY / "run.sh").read_text()
     assert set(re.search(r"strategies=\(([^)]*)\)", script).group(1).split()) == STRATEGIES
-    for option in ("--profile small", "--patch-size 20,20,20", "--query-size 5", "--loops 3", "--folds 3", "--warm-start"):
+    for option in (
+        "--profile small",
+        "--patch-size 20,20,20",
+        "--query-size 5",
+        "--loops 3",
+        "--folds 3",
+        "--warm-start",
+    ):
         assert option in script, option

@@ -164,6 +164,106 @@ def test_cases_stream_one_at_a_time():
     assert max(peak) == 1
 
 
+class NumpyNoisy(ScoreStrategy):
+    """Mean probability of class 1 in numpy, power-noised: takes the engine's case-parallel CPU path."""
+
+    name = "numpy-noisy"
+    description = "Noisy mean probability of class 1, numpy."
+    accepts_numpy = True
+
+    def __init__(self, fail_on=None):
+        self.fail_on = fail_on
+
+    def voxel_scores(self, probs, ctx):
+        if self.fail_on is not None and probs[0, 0, 0, 0, 0] == self.fail_on:
+            raise RuntimeError("boom")
+        return np.asarray(probs[:, 1], dtype=np.float32).mean(0)[None]
+
+    def perturb(self, patch_scores, ctx, rng):
+        return power_noise(patch_scores, 1.0, rng)
+
+
+def watched_pool(n, live, peak, threads, together=None, concurrent=True):
+    import threading
+
+    def loader(seed):
+        if together is not None and seed < together.parties:
+            together.wait(timeout=30)  # breaks unless that many cases load at the same time
+        array = make_probabilities(shape=SHAPE, seed=seed)
+        live.append(seed)
+        peak.append(len(live))
+        threads.add(threading.current_thread().name.split("_")[0])
+        weakref.finalize(array, live.remove, seed)
+        return array
+
+    return [
+        CaseInput(
+            file=f"c{i}.nii.gz",
+            shape=SHAPE,
+            load_probabilities=lambda i=i: loader(i),
+            concurrent_loads=concurrent,
+        )
+        for i in range(n)
+    ]
+
+
+def test_small_numpy_cases_run_side_by_side_and_query_what_one_at_a_time_queries(monkeypatch):
+    import threading
+
+    results, peaks, names = [], [], []
+    for threads in (1, 3):
+        monkeypatch.setenv("OMP_NUM_THREADS", str(threads))
+        live, peak, seen = [], [], set()
+        together = threading.Barrier(threads) if threads > 1 else None
+        pool = watched_pool(7, live, peak, seen, together)
+        results.append(run_score_query(NumpyNoisy(), iter(pool), context()))
+        peaks.append(max(peak))
+        names.append(seen)
+    one, three = results
+    np.testing.assert_array_equal(one.chosen, three.chosen)
+    for field in ("case_index", "start", "score", "pool"):
+        np.testing.assert_array_equal(getattr(one.candidates, field), getattr(three.candidates, field))
+    assert one.candidates.cases == three.candidates.cases == tuple(f"c{i}.nii.gz" for i in range(7))
+    assert peaks[0] == 1 and peaks[1] <= 3
+    assert names == [{"MainThread"}, {"nnactive-case"}]
+
+
+def test_a_case_above_the_parallel_size_runs_alone_on_every_thread(monkeypatch):
+    from nnactive_core.query import engine
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setattr(engine, "PARALLEL_CASE_BYTES", 0)
+    live, peak, seen = [], [], set()
+    run_score_query(NumpyNoisy(), iter(watched_pool(4, live, peak, seen)), context())
+    assert max(peak) == 1 and seen == {"MainThread"}
+
+
+def test_cases_whose_loaders_share_a_stream_stay_one_at_a_time_on_the_calling_thread(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    live, peak, seen = [], [], set()
+    run_score_query(NumpyNoisy(), iter(watched_pool(4, live, peak, seen, concurrent=False)), context())
+    assert max(peak) == 1 and seen == {"MainThread"}
+
+
+def test_a_case_failing_beside_others_names_the_plugin_and_the_case(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    failing = float(make_probabilities(shape=SHAPE, seed=2)[0, 0, 0, 0, 0])
+    with pytest.raises(StrategyError, match="numpy-noisy.*voxel_scores failed on c2.nii.gz"):
+        run_score_query(NumpyNoisy(fail_on=failing), cases_named(5), context(), owner="tests")
+
+
+def cases_named(n):
+    return [
+        CaseInput(
+            file=f"c{i}.nii.gz",
+            shape=SHAPE,
+            load_probabilities=lambda i=i: make_probabilities(shape=SHAPE, seed=i),
+            concurrent_loads=True,
+        )
+        for i in range(n)
+    ]
+
+
 def test_pools_never_overlap_and_follow_the_pool_order():
     ctx = context(patches_per_case=2, query_size=4)
     first = run_score_query(TwoPools(order=(1, 2)), cases(n=1), ctx)
