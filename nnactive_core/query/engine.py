@@ -2,12 +2,11 @@
 
 Cases stream through (:func:`run_score_query`): a case's probabilities are loaded, scored by the
 strategy, aggregated, perturbed and reduced to a handful of non-overlapping candidates, then dropped,
-so peak memory does not grow with the size of the pool. On the CPU, small cases of a numpy strategy whose
-loaders read files go through side by side, one thread each (:data:`PARALLEL_CASE_BYTES`); others
-one at a time. The
-candidates of all cases form a :class:`CandidateTable`, from which the strategy composes the query.
-Everything the strategy returns is checked (:mod:`nnactive_core.query.checks`); a violation stops
-the query before anything is written.
+so peak memory does not grow with the size of the pool. On the CPU, small cases of a numpy strategy
+whose loaders read files go through side by side, one thread each (:data:`PARALLEL_CASE_BYTES`);
+others one at a time. The candidates of all cases form a :class:`CandidateTable`, from which the
+strategy composes the query. Everything the strategy returns is checked
+(:mod:`nnactive_core.query.checks`); a violation stops the query before anything is written.
 
 Where the maths runs: on the CPU a strategy that sets ``accepts_numpy`` scores the stack as numpy (a
 memory map stays one; see :mod:`nnactive_core.strategies.slabs`) and torch is never imported; the
@@ -356,9 +355,9 @@ def compose_budgeted(
 
 
 PARALLEL_CASE_BYTES = 256 * 2**20
-"""Cases whose query scratch (voxel scores and box-filter sums, :func:`case_scratch_bytes`) stays
-below this go through the engine several at once, one thread each; a larger case goes alone, its steps
-on every thread, so the peak memory of a query is that of its largest case either way."""
+"""Cases go through the engine side by side while their query scratch (:func:`case_scratch_bytes`)
+together stays below this; a larger case goes alone, its steps on every thread. So a query holds the
+scratch of at most this much of small cases, or of one large case."""
 
 
 def case_scratch_bytes(shape: tuple[int, int, int], pools: int) -> int:
@@ -374,48 +373,50 @@ def _cases_in_order(
     workers: int,
     pools: int,
 ) -> list[_CaseCandidates]:
-    """``query_one`` of every case, in the order of ``cases``. With ``workers > 1`` up to that many
-    small cases (:data:`PARALLEL_CASE_BYTES`) whose loaders allow it (``concurrent_loads``) run at
-    once, each on one thread with its own workspace:
-    on the CPU a case's steps are a chain of numpy passes too short to split well, and cases run side
-    by side keep every core busy. Each case draws from its own random streams, so the result is the
+    """``query_one`` of every case, in the order of ``cases``.
+
+    With ``workers > 1``, cases whose loaders allow it (``concurrent_loads``) run up to ``workers`` at
+    once within :data:`PARALLEL_CASE_BYTES`, each on one thread with its own workspace: on the CPU a
+    case's steps are a chain of numpy passes too short to split well over threads, and cases side by
+    side keep every core busy. Each case draws from its own random streams, so the result is the
     same for any number of workers."""
-    workspaces = [BoxWorkspace() for _ in range(max(1, workers))]
     found: list[_CaseCandidates] = []
     if workers <= 1:
+        workspace = BoxWorkspace()
         for case in cases:
-            found.append(query_one(case, workspaces[0]))
+            found.append(query_one(case, workspace))
         return found
     from concurrent.futures import ThreadPoolExecutor
 
-    free = list(workspaces)
+    free = [BoxWorkspace() for _ in range(workers)]
     running: deque = deque()
 
-    def alone(case: CaseInput, workspace: BoxWorkspace) -> _CaseCandidates:
+    def on_one_thread(case: CaseInput, workspace: BoxWorkspace) -> _CaseCandidates:
         with limited(1):
             return query_one(case, workspace)
 
     def collect_oldest() -> None:
-        future, workspace = running.popleft()
+        future, workspace, _ = running.popleft()
         found.append(future.result())
         free.append(workspace)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nnactive-case") as pool:
         try:
             for case in cases:
-                if not case.concurrent_loads or case_scratch_bytes(case.shape, pools) > PARALLEL_CASE_BYTES:
+                need = case_scratch_bytes(case.shape, pools)
+                if not case.concurrent_loads or need > PARALLEL_CASE_BYTES:
                     while running:
                         collect_oldest()
-                    found.append(query_one(case, workspaces[0]))
+                    found.append(query_one(case, free[0]))
                     continue
-                if not free:
+                while running and (not free or sum(r[2] for r in running) + need > PARALLEL_CASE_BYTES):
                     collect_oldest()
                 workspace = free.pop()
-                running.append((pool.submit(alone, case, workspace), workspace))
+                running.append((pool.submit(on_one_thread, case, workspace), workspace, need))
             while running:
                 collect_oldest()
         finally:
-            for future, _ in running:
+            for future, _, _ in running:
                 future.cancel()
     return found
 
