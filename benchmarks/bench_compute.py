@@ -95,7 +95,7 @@ def loop_rows(layout, config, dataset) -> list[dict]:
 
 def run_one(roots, config) -> dict:
     from nnactive_core.analysis.aubc import aubc
-    from nnactive_core.experiment.runner import run_experiment
+    from nnactive_core.experiment.run import run_experiment
     from nnactive_core.experiment.setup import open_dataset, setup_experiment
     from nnactive_core.plugins import registry
 

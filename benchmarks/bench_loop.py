@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nnactive_core.experiment.demo import demo_config
     from nnactive_core.experiment.layout import Roots
-    from nnactive_core.experiment.runner import run_experiment
+    from nnactive_core.experiment.run import run_experiment
     from nnactive_core.experiment.setup import open_dataset, setup_experiment
     from nnactive_core.plugins import registry
 

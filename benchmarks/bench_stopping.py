@@ -44,7 +44,7 @@ def run_one(
 ) -> Path:
     from nnactive_core.experiment.demo import demo_config
     from nnactive_core.experiment.layout import Roots
-    from nnactive_core.experiment.runner import run_experiment
+    from nnactive_core.experiment.run import run_experiment
     from nnactive_core.experiment.setup import setup_experiment
 
     config = demo_config(strategy=strategy, loops=loops, seed=seed)

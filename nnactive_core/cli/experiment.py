@@ -81,7 +81,7 @@ def query_picture(layout: ExperimentLayout, loop: int) -> Path | None:
 
 
 def run_one(layout: ExperimentLayout, allow_version_change: bool, trackers: list[str] | None = None) -> None:
-    from nnactive_core.experiment.runner import run_experiment
+    from nnactive_core.experiment.run import run_experiment
     from nnactive_core.experiment.signals import describe, signal_number
 
     try:

@@ -1,6 +1,7 @@
 """The records a loop keeps beside its results: which classes each case has annotated (for the
-class-ensuring splits) and what the annotated patches cost (``loop_XXX/costs.json``). Both are
-rebuilt from the loop files and the oracle, so the step that writes them can be repeated.
+class-ensuring splits) and what the annotated patches cost (``loop_XXX/costs.json``), both rebuilt
+from the loop files and the oracle, so the step that writes them can be repeated; and the seconds
+each step of a loop took (``loop_XXX/timings.json``).
 
 A budgeted experiment's ``costs.json`` also has a ``budget`` section: the metric, what the query that
 made the loop could spend (``planned``), what it estimated its patches to cost (``estimated``), what
@@ -11,8 +12,10 @@ budget: it records its charge and carries nothing."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import numpy as np
 
 from nnactive_core.experiment.layout import ExperimentLayout
@@ -102,3 +105,37 @@ def budget_carry(layout: ExperimentLayout, loop: int) -> float:
     except JsonFileError:
         return 0.0
     return float(costs.get("budget", {}).get("carry", 0.0))
+
+
+@attrs.define
+class LoopTimings:
+    """``loop_XXX/timings.json``: seconds per step, training and prediction time inside them and
+    how many cases were preprocessed; a repeated step replaces its entry."""
+
+    path: Path
+    values: dict = attrs.field(factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> LoopTimings:
+        try:
+            return cls(path=path, values=read_json(path, expect=dict))
+        except JsonFileError:
+            return cls(path=path)
+
+    def record(self, **values) -> None:
+        self.values.update(values)
+        atomic_write_json(self.path, self.values)
+
+
+def training_seconds(layout: ExperimentLayout, loop: int) -> float:
+    """The loop's training time summed over its folds (a resumed loop included)."""
+    per_fold = LoopTimings.load(layout.timings_file(loop)).values.get("training_seconds_per_fold", {})
+    return float(sum(per_fold.values())) if isinstance(per_fold, dict) else 0.0
+
+
+def reported_costs(layout: ExperimentLayout, loop: int) -> dict:
+    """``costs.json`` of loop ``loop`` for a report: empty where it cannot be read."""
+    try:
+        return read_json(layout.costs_file(loop), expect=dict)
+    except JsonFileError:
+        return {}

@@ -14,11 +14,9 @@ mid-query or between writing a step's outputs and saving the state.
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import attrs
@@ -27,20 +25,13 @@ from nnactive_core.experiment import loop_warnings, nnunet_steps, records, stopp
 from nnactive_core.experiment.config import ExperimentConfig
 from nnactive_core.experiment.human_oracle import ImportedOracle, import_instructions, imported_labels
 from nnactive_core.experiment.layout import ExperimentLayout
-from nnactive_core.experiment.lock import ExperimentLock
-from nnactive_core.experiment.loop_checks import check_loop_files
 from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
 from nnactive_core.experiment.progress import Reporter
 from nnactive_core.experiment.querying import run_query, save_query
-from nnactive_core.experiment.removal import experiment_folders
 from nnactive_core.experiment.setup import (
-    check_config,
-    checked_device,
-    open_dataset,
-    plugin_uses,
     run_setup_step,
 )
-from nnactive_core.experiment.signals import describe, terminate_as_interrupt
+from nnactive_core.experiment.signals import describe
 from nnactive_core.experiment.state import (
     ANNOTATE,
     PREPROCESS,
@@ -52,17 +43,12 @@ from nnactive_core.experiment.state import (
     load_state,
     save_state,
 )
-from nnactive_core.experiment.trackers import QueryPicture, TrackerHub, check_trackers, chosen_trackers
-from nnactive_core.experiment.versions import check_versions, used_distributions
-from nnactive_core.io import JsonFileError, atomic_write_json, kill_point, read_json, remove_temp_files
-from nnactive_core.patches.patch import load_loop, loop_file_name, loop_files, read_loop_files
+from nnactive_core.experiment.trackers import TrackerHub
+from nnactive_core.io import JsonFileError, kill_point, read_json
+from nnactive_core.patches.patch import load_loop, loop_file_name, read_loop_files
 from nnactive_core.tracking import (
-    FAILED,
-    FINISHED,
-    PAUSED,
     EpochFinished,
     ExperimentFinished,
-    ExperimentStarted,
     FoldTrained,
     LoopValidated,
     QueryMade,
@@ -81,26 +67,6 @@ class RunError(RuntimeError):
 class WaitingForAnnotators(Exception):
     """Human mode: the query is out and its labels are not imported yet. Not an error: the state
     stays at the annotate step and the next `nnactive run` continues from the imported labels."""
-
-
-@attrs.define
-class LoopTimings:
-    """``loop_XXX/timings.json``: seconds per step, training and prediction time inside them and
-    how many cases were preprocessed; a repeated step replaces its entry."""
-
-    path: Path
-    values: dict = attrs.field(factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> LoopTimings:
-        try:
-            return cls(path=path, values=read_json(path, expect=dict))
-        except JsonFileError:
-            return cls(path=path)
-
-    def record(self, **values) -> None:
-        self.values.update(values)
-        atomic_write_json(self.path, self.values)
 
 
 class Runner:
@@ -171,8 +137,8 @@ class Runner:
         self.hub.emit(self.finished_event(state))
         return state
 
-    def timings(self, loop: int) -> LoopTimings:
-        return LoopTimings.load(self.layout.timings_file(loop))
+    def timings(self, loop: int) -> records.LoopTimings:
+        return records.LoopTimings.load(self.layout.timings_file(loop))
 
     def loops(self, up_to: int):
         return read_loop_files(self.layout.raw, up_to=up_to)
@@ -253,16 +219,10 @@ class Runner:
         return state.advance(self.config.query_steps)
 
     def costs(self, loop: int) -> dict:
-        """``costs.json`` of loop ``loop`` (empty where it cannot be read: only reports use it here)."""
-        try:
-            return read_json(self.layout.costs_file(loop), expect=dict)
-        except JsonFileError:
-            return {}
+        return records.reported_costs(self.layout, loop)
 
     def training_seconds(self, loop: int) -> float:
-        """The loop's training time summed over its folds (a resumed loop included)."""
-        per_fold = self.timings(loop).values.get("training_seconds_per_fold", {})
-        return float(sum(per_fold.values())) if isinstance(per_fold, dict) else 0.0
+        return records.training_seconds(self.layout, loop)
 
     def loop_line(self, loop: int, summary: dict, names: dict[str, str]) -> str:
         """The one line per validated loop: budget spent so far, mean Dice and training time. Loops
@@ -421,65 +381,3 @@ class Runner:
             mean_dice=loop_warnings.mean_dice(summary, names).reported,
             budget=self.costs(last).get("cumulative", {}),
         )
-
-
-def run_experiment(
-    layout: ExperimentLayout,
-    *,
-    registry: Registry | None = None,
-    allow_version_change: bool = False,
-    display: bool | None = None,
-    echo: Callable[[str], None] | None = None,
-    trackers: Sequence[str] | None = None,
-    query_picture: QueryPicture | None = None,
-) -> State:
-    """Run (or resume) every remaining step of an experiment; returns the final state. ``trackers``
-    names the trackers that observe the run (None: those recorded for the experiment);
-    ``query_picture`` draws the query overview they receive."""
-    from nnactive_core.plugins import registry as load_registry
-
-    registry = registry or load_registry()
-    config = ExperimentConfig.load(layout.results)
-    check_config(config, registry)
-    names = chosen_trackers(layout, trackers)
-    check_trackers(registry, names)
-    with ExperimentLock(layout.results), terminate_as_interrupt():
-        versions = used_distributions(registry, plugin_uses(config))
-        check_versions(layout.results, versions, allow_version_change)
-        state = load_state(layout.results)
-        existing = len(loop_files(layout.raw)) if layout.raw.is_dir() else 0
-        state.check(config.query_steps, existing)
-        if state.finished:
-            return state
-        removed = remove_temp_files(experiment_folders(layout))
-        dataset = open_dataset(config, layout.roots, registry)
-        check_loop_files(layout.raw, dataset, config)
-        device = checked_device(config)
-        with Reporter(
-            layout.results, layout.folder, config.query_steps, display=display, echo=echo
-        ) as reporter:
-            reporter.info(f"run: loop {state.loop}, step {state.step}, device {device}, pid {os.getpid()}")
-            for path in removed:
-                reporter.info(f"removed {path}, left by a write that was killed")
-            hub = TrackerHub(layout, names, registry, reporter.say, query_picture)
-            hub.start(
-                ExperimentStarted(
-                    experiment=layout.folder,
-                    results=layout.results,
-                    config=config.to_json(),
-                    versions=versions,
-                    loops=config.query_steps,
-                    loop=state.loop,
-                    step=state.step,
-                )
-            )
-            outcome = FAILED
-            try:
-                state = Runner(layout, config, dataset, registry, reporter, device, hub).run(state)
-                outcome = FINISHED if state.finished else PAUSED
-            except KeyboardInterrupt:
-                outcome = PAUSED
-                raise
-            finally:
-                hub.close(outcome)
-            return state

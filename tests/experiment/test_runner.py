@@ -16,7 +16,8 @@ from experiment.fake_nnunet_steps import (
 from nnactive_core.datasets.nnunet_raw import open_nnunet_raw
 from nnactive_core.experiment.layout import LOCK_FILE, Roots
 from nnactive_core.experiment.loop_warnings import DICE_FELL, NO_FOREGROUND, experiment_warnings
-from nnactive_core.experiment.runner import RunError, run_experiment
+from nnactive_core.experiment.run import run_experiment
+from nnactive_core.experiment.runner import RunError
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, TRAIN, load_state
 from nnactive_core.patches.patch import load_loop, loop_files

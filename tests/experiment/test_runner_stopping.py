@@ -9,7 +9,7 @@ from experiment.fake_nnunet_steps import FakeNnunetSteps, loop_file_bytes, small
 
 from nnactive_core.experiment.config import ConfigError, ExperimentConfig
 from nnactive_core.experiment.layout import Roots
-from nnactive_core.experiment.runner import run_experiment
+from nnactive_core.experiment.run import run_experiment
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.experiment.state import DONE, load_state
 from nnactive_core.experiment.stopping import experiment_signal

@@ -15,7 +15,8 @@ from experiment.fake_tracker import RecordingTracker, registry_with
 from nnactive_core import plugins
 from nnactive_core.cli.main import cli
 from nnactive_core.experiment.layout import Roots, list_experiments
-from nnactive_core.experiment.runner import RunError, run_experiment
+from nnactive_core.experiment.run import run_experiment
+from nnactive_core.experiment.runner import RunError
 from nnactive_core.experiment.setup import setup_experiment
 from nnactive_core.launchers.status import experiment_status, status_records
 from nnactive_core.tracking import (
