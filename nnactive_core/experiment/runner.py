@@ -28,9 +28,7 @@ from nnactive_core.experiment.layout import ExperimentLayout
 from nnactive_core.experiment.oracle import changed_cases, write_partial_labels
 from nnactive_core.experiment.progress import Reporter
 from nnactive_core.experiment.querying import run_query, save_query
-from nnactive_core.experiment.setup import (
-    run_setup_step,
-)
+from nnactive_core.experiment.setup import run_setup_step
 from nnactive_core.experiment.signals import describe
 from nnactive_core.experiment.state import (
     ANNOTATE,

@@ -56,8 +56,8 @@ def gumbel(shape, scale: float, rng: np.random.Generator) -> np.ndarray:
     log(-log U))``), but in whole-array passes, about half the time of numpy's per-draw loop, which made
     the noise cost as much as scoring a case. numpy's vectorised logarithm can differ from the C
     library's in the last bit, so a few draws in a thousand differ from ``rng.gumbel``'s by 1e-16
-    relative. numpy rejects ``U = 1`` (``u = 0``, probability 2^-53
-    per draw) and draws again; those few entries are redrawn the same way here."""
+    relative. numpy rejects ``U = 1`` (``u = 0``, probability 2^-53 per draw) and draws again; those
+    few entries are redrawn the same way here."""
     uniform = rng.random(size=shape)
     while not uniform.all():
         rejected = uniform == 0.0
