@@ -28,7 +28,7 @@ def test_the_atlas_study_grid_is_four_strategies_by_three_seeds_on_the_small_pro
             "small",
         )
         assert (config.query_size, config.query_steps, config.patch_size) == (5, 3, (20, 20, 20))
-        assert config.warm_start
+        assert config.warm_start and dict(config.training_overrides) == {"epochs": 80}
 
 
 def test_the_run_script_runs_the_grids_strategies_and_settings():

@@ -15,7 +15,7 @@ for seed in "${seeds[@]}"; do
         echo "$strategy $seed"
     done
 done | xargs -P 2 -L 1 sh -c 'nnactive run --strategy "$0" --seed "$1" \
-    --dataset Dataset950_BrainTissue --dataset-adapter atlas --profile small --patch-size 20,20,20 \
+    --dataset Dataset950_BrainTissue --dataset-adapter atlas --profile small --train-option epochs=80 --patch-size 20,20,20 \
     --starting-budget random-label2-all-classes --starting-budget-size 10 --query-size 5 --loops 3 \
     --folds 3 --train-folds 1 --warm-start --no-val-mirroring > "$nnActive_results/study-$0-$1.log" 2>&1 \
     && echo "done: $0 seed $1" || echo "FAILED: $0 seed $1 (log: $nnActive_results/study-$0-$1.log)"'
