@@ -61,12 +61,10 @@ def thread_budget() -> int:
     """Threads one step may use: ``OMP_NUM_THREADS`` when set to a positive integer, else
     :func:`usable_cores`; at most the limit of :func:`limited` in the calling thread."""
     exported = os.environ.get("OMP_NUM_THREADS", "").strip()
-    value = 0
-    if exported:
-        try:
-            value = int(exported.split(",")[0])
-        except ValueError:
-            value = 0
+    try:
+        value = int(exported.split(",")[0]) if exported else 0
+    except ValueError:
+        value = 0
     budget = value if value > 0 else usable_cores()
     limit = _LIMIT.get()
     return budget if limit is None else max(1, min(budget, limit))
@@ -76,9 +74,10 @@ def thread_budget() -> int:
 def limited(count: int) -> Iterator[int]:
     """Steps run in this thread inside the block use at most ``count`` threads: a worker that shares
     the budget with others gives its steps only its share."""
-    token = _LIMIT.set(max(1, int(count)))
+    count = max(1, int(count))
+    token = _LIMIT.set(count)
     try:
-        yield max(1, int(count))
+        yield count
     finally:
         _LIMIT.reset(token)
 

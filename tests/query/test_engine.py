@@ -238,6 +238,17 @@ def test_a_case_above_the_parallel_size_runs_alone_on_every_thread(monkeypatch):
     assert max(peak) == 1 and seen == {"MainThread"}
 
 
+def test_cases_side_by_side_stay_within_the_parallel_size_together(monkeypatch):
+    from nnactive_core.query import engine
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    one_case = engine.case_scratch_bytes(SHAPE, 1)
+    monkeypatch.setattr(engine, "PARALLEL_CASE_BYTES", 2 * one_case)
+    live, peak, seen = [], [], set()
+    run_score_query(NumpyNoisy(), iter(watched_pool(6, live, peak, seen)), context())
+    assert max(peak) <= 2 and seen == {"nnactive-case"}
+
+
 def test_cases_whose_loaders_share_a_stream_stay_one_at_a_time_on_the_calling_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     live, peak, seen = [], [], set()
