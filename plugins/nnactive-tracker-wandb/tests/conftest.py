@@ -115,7 +115,16 @@ class OfflineRun:
 
 
 def offline_runs(wandb_dir: Path) -> list[OfflineRun]:
-    """Every offline run under a ``wandb`` folder, oldest first."""
+    """Every offline run under a ``wandb`` folder, oldest first, read as the process would leave them
+    at exit.
+
+    ``run.finish()`` returns before wandb-core's writer has flushed the record log (its debug log says
+    "stream: all finished" before the file is complete), so a file read right away may lack even the
+    run record. ``wandb.teardown()`` is what the exit hook runs: it shuts the service down and waits
+    for its writers."""
+    import wandb
+
+    wandb.teardown()
     return [OfflineRun.read(folder) for folder in sorted(Path(wandb_dir).glob("offline-run-*"))]
 
 
