@@ -390,15 +390,16 @@ def _cases_in_order(
 
     free = [BoxWorkspace() for _ in range(workers)]
     running: deque = deque()
-    in_flight = [0]  # scratch bytes of the running cases
+    in_flight_bytes = 0  # scratch of the running cases
 
     def on_one_thread(case: CaseInput, workspace: BoxWorkspace) -> _CaseCandidates:
         with limited(1):
             return query_one(case, workspace)
 
     def collect_oldest() -> None:
+        nonlocal in_flight_bytes
         future, workspace, need = running.popleft()
-        in_flight[0] -= need
+        in_flight_bytes -= need
         found.append(future.result())
         free.append(workspace)
 
@@ -411,10 +412,10 @@ def _cases_in_order(
                         collect_oldest()
                     found.append(query_one(case, free[0]))
                     continue
-                while running and (not free or in_flight[0] + need > PARALLEL_CASE_BYTES):
+                while running and (not free or in_flight_bytes + need > PARALLEL_CASE_BYTES):
                     collect_oldest()
                 workspace = free.pop()
-                in_flight[0] += need
+                in_flight_bytes += need
                 running.append((pool.submit(on_one_thread, case, workspace), workspace, need))
             while running:
                 collect_oldest()

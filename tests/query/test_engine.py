@@ -239,13 +239,16 @@ def test_a_case_above_the_parallel_size_runs_alone_on_every_thread(monkeypatch):
 
 
 def test_cases_side_by_side_stay_within_the_parallel_size_together(monkeypatch):
+    import threading
+
     from nnactive_core.query import engine
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     one_case = engine.case_scratch_bytes(SHAPE, 1)
     monkeypatch.setattr(engine, "PARALLEL_CASE_BYTES", 2 * one_case)
     live, peak, seen = [], [], set()
-    run_score_query(NumpyNoisy(), iter(watched_pool(6, live, peak, seen)), context())
+    two_at_once = threading.Barrier(2)
+    run_score_query(NumpyNoisy(), iter(watched_pool(6, live, peak, seen, together=two_at_once)), context())
     assert max(peak) <= 2 and seen == {"nnactive-case"}
 
 
