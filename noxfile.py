@@ -3,6 +3,7 @@ core without any plugin), lint, package (the release files, built, checked and u
 them), docs (the site, built strictly), demo, bench. Every session pins torch in the same pip command
 as anything that depends on it, so pip never swaps in a multi-GB CUDA build."""
 
+import functools
 import json
 import os
 import re
@@ -28,6 +29,32 @@ TORCH = "torch==2.13.0"
 
 nox.options.sessions = ["lint", "tests", "plugin_tests", "core_only", "package", "docs"]
 nox.options.reuse_existing_virtualenvs = True
+
+# Every session's virtualenv holds torch and nnU-Net (about 2 GB); nine of them did not fit on one CI
+# machine's disk. With NNACTIVE_NOX_PRUNE set (`.ci/run` sets it), each session removes its virtualenv
+# and its temporary files when it ends, passed or failed, so the disk holds one at a time.
+PRUNE = bool(os.environ.get("NNACTIVE_NOX_PRUNE"))
+
+
+def pruned(body):
+    @functools.wraps(body)
+    def session_then_prune(session: nox.Session, **parameters) -> None:
+        try:
+            body(session, **parameters)
+        finally:
+            location = getattr(session.virtualenv, "location", None)
+            if PRUNE and location:
+                session.log(f"removing {location} (NNACTIVE_NOX_PRUNE)")
+                shutil.rmtree(location, ignore_errors=True)
+
+    return session_then_prune
+
+
+def pytest_temp(session: nox.Session) -> str:
+    """pytest's ``--basetemp`` inside the session's folder, so pruning removes the trained models and
+    datasets the tests leave. Not ``session.create_tmp()``: that also points TMPDIR there, and a unix
+    socket under that long path (wandb-core makes one) passes the 108-byte limit."""
+    return f"--basetemp={Path(session.virtualenv.location).resolve() / 'pytest'}"
 
 
 def no_deps_requirements(folder: str) -> list[str]:
@@ -59,21 +86,35 @@ def distribution_folders() -> list[str]:
 
 
 @nox.session
+@pruned
 def tests(session: nox.Session) -> None:
     """The whole suite: core and every plugin installed together. ``nox -s tests -- -m "not e2e"``
     runs the fast subset."""
     install_core(session, *plugin_folders())
-    session.run("pytest", "tests", *[f"{folder}/tests" for folder in plugin_folders()], *session.posargs)
+    session.run(
+        "pytest",
+        pytest_temp(session),
+        "tests",
+        *[f"{folder}/tests" for folder in plugin_folders()],
+        *session.posargs,
+    )
 
 
 @nox.session
+@pruned
 def core_only(session: nox.Session) -> None:
     """nnactive-core without any plugin, as ``pip install nnactive-core`` gives it: its defaults run an
     experiment on the demo dataset (``tests/e2e/test_core_only.py``; the default starting budget is the
     core's ``random`` then)."""
     install_core(session)
     session.run("nnactive", "plugins", "--check")
-    session.run("pytest", "tests/e2e/test_core_only.py", "tests/experiment/test_config.py", *session.posargs)
+    session.run(
+        "pytest",
+        pytest_temp(session),
+        "tests/e2e/test_core_only.py",
+        "tests/experiment/test_config.py",
+        *session.posargs,
+    )
 
 
 def without_slurm(arguments: list[str]) -> list[str]:
@@ -88,13 +129,15 @@ def without_slurm(arguments: list[str]) -> list[str]:
 
 @nox.session
 @nox.parametrize("folder", [*plugin_folders(), EXAMPLE_PLUGIN])
+@pruned
 def plugin_tests(session: nox.Session, folder: str) -> None:
     """One plugin installed alone with the core, running its own tests (the documented example
     plugin included, so the docs stay true). The ``slurm`` tests, minutes on a real cluster, run
     once, in ``tests``."""
     install_core(session, folder)
+    basetemp = pytest_temp(session)
     session.chdir(folder)
-    session.run("pytest", "tests", *without_slurm(session.posargs))
+    session.run("pytest", basetemp, "tests", *without_slurm(session.posargs))
 
 
 def source_folders() -> list[str]:
@@ -103,6 +146,7 @@ def source_folders() -> list[str]:
 
 
 @nox.session
+@pruned
 def lint(session: nox.Session) -> None:
     """Ruff, and the import layers of docs/architecture.md (import-linter contracts in pyproject.toml).
     The contracts read the sources, so nothing heavy is installed: the packages are found on the path."""
@@ -117,6 +161,7 @@ DEMO_DATA = ["--cases", "4", "--validation-cases", "2", "--size", "16"]
 
 
 @nox.session
+@pruned
 def package(session: nox.Session) -> None:
     """The release files as a user gets them. Every sdist and wheel is built from a clean copy of the
     checkout (the wheel from the sdist), warning-free, and checked (twine, check-wheel-contents,
@@ -269,6 +314,7 @@ DOCS_REQUIREMENTS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5", "mkdocstrings[pyt
 
 
 @nox.session
+@pruned
 def docs(session: nox.Session) -> None:
     """The documentation site: the concept pictures drawn again from their script, then ``mkdocs build
     --strict``, so a broken link, a page missing from the nav or an API reference that does not resolve
@@ -285,6 +331,7 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session
+@pruned
 def demo(session: nox.Session) -> None:
     """The main job: a complete AL experiment on the built-in demo dataset."""
     install_core(session, *plugin_folders())
@@ -292,6 +339,7 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+@pruned
 def bench(session: nox.Session) -> None:
     """Benchmarks; figures are ratios against baselines measured in the same run."""
     install_core(session, *plugin_folders())
