@@ -24,7 +24,8 @@ def test_small_trains_the_tiny_network_longer_with_patches_inside_their_case():
     small, tiny = PROFILES["small"], PROFILES["tiny"]
     network = ("patch_size", "batch_size", "base_features", "max_features", "n_stages", "mirroring")
     assert all(getattr(small, field) == getattr(tiny, field) for field in network)
-    assert small.epochs * small.iterations_per_epoch == 1000 and small.val_iterations_per_epoch == 0
+    assert small.epochs * small.iterations_per_epoch == 2000 and small.val_iterations_per_epoch == 0
+    assert small.warm_training_epochs == 26
     assert small.patch_inside and not tiny.patch_inside and not PROFILES["default"].patch_inside
 
 
