@@ -42,19 +42,18 @@ def pruned(body):
         try:
             body(session, **parameters)
         finally:
-            location = getattr(session.virtualenv, "location", None)
-            if PRUNE and location:
-                session.log(f"removing {location} (NNACTIVE_NOX_PRUNE)")
-                shutil.rmtree(location, ignore_errors=True)
+            if PRUNE:
+                session.log(f"removing {session.virtualenv.location} (NNACTIVE_NOX_PRUNE)")
+                shutil.rmtree(session.virtualenv.location, ignore_errors=True)
 
     return session_then_prune
 
 
-def pytest_temp(session: nox.Session) -> str:
-    """pytest's ``--basetemp`` inside the session's folder, so pruning removes the trained models and
-    datasets the tests leave. Not ``session.create_tmp()``: that also points TMPDIR there, and a unix
-    socket under that long path (wandb-core makes one) passes the 108-byte limit."""
-    return f"--basetemp={Path(session.virtualenv.location).resolve() / 'pytest'}"
+def run_pytest(session: nox.Session, *arguments: str) -> None:
+    """pytest with its ``--basetemp`` inside the session's folder, so pruning removes the trained models
+    and datasets the tests leave. Not ``session.create_tmp()``: that also points TMPDIR there, and a
+    unix socket under that long path (wandb-core makes one) passes the 108-byte limit."""
+    session.run("pytest", f"--basetemp={Path(session.virtualenv.location) / 'pytest'}", *arguments)
 
 
 def no_deps_requirements(folder: str) -> list[str]:
@@ -91,13 +90,7 @@ def tests(session: nox.Session) -> None:
     """The whole suite: core and every plugin installed together. ``nox -s tests -- -m "not e2e"``
     runs the fast subset."""
     install_core(session, *plugin_folders())
-    session.run(
-        "pytest",
-        pytest_temp(session),
-        "tests",
-        *[f"{folder}/tests" for folder in plugin_folders()],
-        *session.posargs,
-    )
+    run_pytest(session, "tests", *[f"{folder}/tests" for folder in plugin_folders()], *session.posargs)
 
 
 @nox.session
@@ -108,13 +101,7 @@ def core_only(session: nox.Session) -> None:
     core's ``random`` then)."""
     install_core(session)
     session.run("nnactive", "plugins", "--check")
-    session.run(
-        "pytest",
-        pytest_temp(session),
-        "tests/e2e/test_core_only.py",
-        "tests/experiment/test_config.py",
-        *session.posargs,
-    )
+    run_pytest(session, "tests/e2e/test_core_only.py", "tests/experiment/test_config.py", *session.posargs)
 
 
 def without_slurm(arguments: list[str]) -> list[str]:
@@ -135,9 +122,8 @@ def plugin_tests(session: nox.Session, folder: str) -> None:
     plugin included, so the docs stay true). The ``slurm`` tests, minutes on a real cluster, run
     once, in ``tests``."""
     install_core(session, folder)
-    basetemp = pytest_temp(session)
     session.chdir(folder)
-    session.run("pytest", basetemp, "tests", *without_slurm(session.posargs))
+    run_pytest(session, "tests", *without_slurm(session.posargs))
 
 
 def source_folders() -> list[str]:
